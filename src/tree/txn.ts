@@ -1,0 +1,49 @@
+/**
+ * A transaction: what the commit step orders and every replica applies. It holds
+ * the request as the client sent it plus what applying it needs to come out the
+ * same everywhere (time, session, the connection's identities); the outcome
+ * (NONODE, BADVERSION, NOAUTH, ...) is decided by the apply step.
+ */
+import type { AuthId } from '../acl/acl.js';
+import type { OpCode } from '../protocol/opcodes.js';
+import type {
+  CheckVersionRequest,
+  CreateRequest,
+  CreateTTLRequest,
+  DeleteRequest,
+  MultiOp,
+  SetACLRequest,
+  SetDataRequest,
+} from '../protocol/records.js';
+
+export interface CreateSessionBody {
+  type: typeof OpCode.createSession;
+  timeoutMs: number;
+}
+export interface CloseSessionBody {
+  type: typeof OpCode.closeSession;
+}
+export interface MultiWriteBody {
+  type: typeof OpCode.multi;
+  ops: MultiOp[];
+}
+
+export type WriteBody =
+  | CreateRequest
+  | CreateTTLRequest
+  | DeleteRequest
+  | SetDataRequest
+  | SetACLRequest
+  | CheckVersionRequest
+  | MultiWriteBody
+  | CreateSessionBody
+  | CloseSessionBody;
+
+export interface Txn {
+  zxid: number;
+  /** Wall-clock ms for ctime/mtime, chosen once when the txn is prepared. */
+  time: number;
+  sessionId: bigint;
+  auth: AuthId[];
+  body: WriteBody;
+}
