@@ -1,1 +1,27 @@
-export {};
+/**
+ * pulsekeeper's embedded API: run a server in-process, e.g. in an application's tests.
+ *
+ *   const server = await startServer({ port: 0 });
+ *   // connect any ZooKeeper client to server.connectionString
+ *   await server.close();
+ */
+import { resolveConfig, type ConfigOverrides } from './server/config.js';
+import { startServer as startWithConfig, type RunningServer } from './server/server.js';
+import type { Logger } from './util/log.js';
+import type { Clock } from './util/clock.js';
+
+export type EmbeddedServerOptions = ConfigOverrides & {
+  /** Structured logger; silent by default for embedded use. */
+  logger?: Logger;
+  clock?: Clock;
+};
+
+export async function startServer(opts: EmbeddedServerOptions = {}): Promise<RunningServer> {
+  const { logger, clock, ...overrides } = opts;
+  const config = resolveConfig({ port: 0, ...overrides });
+  return startWithConfig({ config, logger, clock });
+}
+
+export type { RunningServer } from './server/server.js';
+export type { ServerConfig, ConfigOverrides } from './server/config.js';
+export { resolveConfig, parseZooCfg } from './server/config.js';

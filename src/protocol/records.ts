@@ -321,8 +321,10 @@ export function readConnectResponse(r: JuteReader): ConnectResponse {
   return res;
 }
 
-export function writeConnectResponse(w: JuteWriter, c: ConnectResponse): void {
-  w.int(c.protocolVersion).int(c.timeOut).longBig(c.sessionId).buffer(c.passwd).bool(c.readOnly);
+/** withReadOnly: old clients, whose ConnectRequest had no readOnly flag, get no flag back either. */
+export function writeConnectResponse(w: JuteWriter, c: ConnectResponse, withReadOnly = true): void {
+  w.int(c.protocolVersion).int(c.timeOut).longBig(c.sessionId).buffer(c.passwd);
+  if (withReadOnly) w.bool(c.readOnly);
 }
 
 export function readRequestHeader(r: JuteReader): RequestHeader {
@@ -669,10 +671,10 @@ export function encodeNotification(zxid: number, event: WatcherEvent): Buffer {
   return w.take();
 }
 
-export function encodeConnectResponse(c: ConnectResponse): Buffer {
+export function encodeConnectResponse(c: ConnectResponse, withReadOnly = true): Buffer {
   const w = new JuteWriter(64);
   const start = w.beginFrame();
-  writeConnectResponse(w, c);
+  writeConnectResponse(w, c, withReadOnly);
   w.endFrame(start);
   return w.take();
 }

@@ -1,0 +1,108 @@
+/**
+ * One client connection: socket -> frames -> requests, replies back in request order.
+ *
+ * Replies leave in the order requests arrived, as ZooKeeper promises. A request
+ * occupies a slot in `slots` until its reply is ready; writes are proposed at once
+ * (the log keeps them in order) while a read waits until every earlier slot of this
+ * connection is done, so a client always reads its own writes. Replies and watch
+ * notifications are gathered in `out` and written with one socket write per turn.
+ */
+import type { Socket } from 'node:net';
+import { FrameDecoder } from '../protocol/frame.js';
+import type { ConnectionInfo, LatencyStats } from './four-letter.js';
+
+export interface Slot {
+  /** Encoded reply frame once known; undefined while pending. */
+  reply: Buffer | undefined;
+  /** Deferred work (a read waiting for earlier writes); run when it reaches the head. */
+  run: (() => Buffer | undefined) | undefined;
+  startedAt: number;
+  /** After this reply the connection closes (closeSession, auth failure). */
+  closeAfter: boolean;
+}
+
+export type ConnectionState = 'new' | 'connecting' | 'open' | 'closing' | 'closed';
+
+export class Connection {
+  state: ConnectionState = 'new';
+  sessionId: bigint | undefined;
+  timeoutMs = 0;
+  /** Authenticated identities (ip from the address, digest from auth packets). */
+  auth: { scheme: string; id: string }[] = [];
+  readonly decoder: FrameDecoder;
+  readonly slots: Slot[] = [];
+  out: Buffer[] = [];
+  outBytes = 0;
+  paused = false;
+  /** First bytes of a new connection, until four have arrived (a four-letter word or a frame length). */
+  head: Buffer | undefined;
+  readonly remoteAddress: string;
+  readonly remote: string;
+  // Statistics for the four-letter words.
+  received = 0;
+  sent = 0;
+  readonly establishedAt = Date.now();
+  lastOp = 'NA';
+  lastCxid = 0;
+  lastZxid = 0;
+  lastResponseAt = 0;
+  lastLatency = 0;
+  latency: LatencyStats & { count: number; total: number } = { min: 0, avg: 0, max: 0, count: 0, total: 0 };
+
+  constructor(
+    readonly id: number,
+    readonly socket: Socket,
+    maxFrameBytes: number,
+  ) {
+    this.decoder = new FrameDecoder(maxFrameBytes);
+    this.remoteAddress = normaliseAddress(socket.remoteAddress ?? 'unknown');
+    this.remote = `${this.remoteAddress}:${socket.remotePort ?? 0}`;
+  }
+
+  /** Queue an encoded frame (reply or notification) for the next flush. */
+  send(frame: Buffer): void {
+    this.out.push(frame);
+    this.outBytes += frame.length;
+    this.sent++;
+  }
+
+  recordLatency(ms: number): void {
+    const l = this.latency;
+    const v = Math.round(ms);
+    this.lastLatency = v;
+    l.min = l.count === 0 ? v : Math.min(l.min, v);
+    l.max = Math.max(l.max, v);
+    l.count++;
+    l.total += v;
+    l.avg = l.total / l.count;
+  }
+
+  resetStats(): void {
+    this.received = 0;
+    this.sent = 0;
+    this.latency = { min: 0, avg: 0, max: 0, count: 0, total: 0 };
+  }
+
+  info(): ConnectionInfo {
+    return {
+      remote: this.remote,
+      queued: this.slots.length,
+      received: this.received,
+      sent: this.sent,
+      sessionId: this.sessionId,
+      timeoutMs: this.timeoutMs,
+      lastOp: this.lastOp,
+      establishedAt: this.establishedAt,
+      lastCxid: this.lastCxid,
+      lastZxid: this.lastZxid,
+      lastResponseAt: this.lastResponseAt,
+      lastLatency: this.lastLatency,
+      latency: this.latency,
+    };
+  }
+}
+
+/** "::ffff:127.0.0.1" -> "127.0.0.1", so per-IP limits and ip ACLs see one form. */
+export function normaliseAddress(addr: string): string {
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,703 @@
+/**
+ * The server shell: sockets, sessions and the request pipeline around the pure
+ * cores (data tree, watch manager, session tracker).
+ *
+ *   socket -> frames -> connect / request -> prepare -> commit -> apply -> watches -> reply
+ *
+ * Reads are answered from the tree; writes become transactions handed to the
+ * committer, which applies them in log order through applyCommitted().
+ */
+import * as net from 'node:net';
+import { authenticate, clientInfo, type AuthId } from '../acl/acl.js';
+import { MemoryCommitter, type Committer } from '../pipeline/committer.js';
+import { ErrorCode } from '../protocol/errors.js';
+import { DecodeError, JuteReader } from '../protocol/jute.js';
+import { AddWatchMode, KeeperState, OpCode, opName, Perms, Xid } from '../protocol/opcodes.js';
+import {
+  decodeRequestBody,
+  encodeConnectResponse,
+  encodeNotification,
+  encodeReply,
+  readConnectRequest,
+  readRequestHeader,
+  type RequestBody,
+  type ResponseBody,
+} from '../protocol/records.js';
+import { FrameError } from '../protocol/frame.js';
+import { negotiateTimeout, SessionTracker } from '../session/tracker.js';
+import { DataTree } from '../tree/data-tree.js';
+import type { Txn } from '../tree/txn.js';
+import { monotonicClock, type Clock } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { WatchManager, type Notification } from '../watch/watch-manager.js';
+import type { ServerConfig } from './config.js';
+import { Connection, type Slot } from './connection.js';
+import { answerFourLetterWord, fourLetterWord, hex, type FourLetterSource } from './four-letter.js';
+import { SessionIds } from './session-ids.js';
+
+export type Proposal = Omit<Txn, 'zxid'>;
+
+/** What a committed transaction proposed here must do when it is applied. */
+type Ref =
+  | { kind: 'request'; conn: Connection; slot: Slot; xid: number; type: number }
+  | { kind: 'create-session'; conn: Connection; timeoutMs: number; withReadOnly: boolean }
+  | { kind: 'close-session'; conn: Connection; slot: Slot; xid: number }
+  | { kind: 'expire' }
+  | { kind: 'internal' };
+
+export interface ServerOptions {
+  config: ServerConfig;
+  logger?: Logger;
+  clock?: Clock;
+  committer?: Committer<Proposal>;
+}
+
+/** Writes buffered per connection before the server stops reading from it. */
+const MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+const NO_PASSWORD = Buffer.alloc(16);
+const SUPER_AUTH: AuthId[] = [{ scheme: 'super', id: '' }];
+
+export class ZooServer implements FourLetterSource {
+  readonly tree: DataTree;
+  readonly watches = new WatchManager();
+  readonly tracker: SessionTracker;
+  readonly committer: Committer<Proposal>;
+  private readonly ids: SessionIds;
+  private readonly conns = new Map<number, Connection>();
+  /** The connection each live session is attached to, if any. */
+  private readonly attached = new Map<bigint, Connection>();
+  private readonly perIp = new Map<string, number>();
+  private readonly dirty = new Set<Connection>();
+  private flushScheduled = false;
+  private nextConnId = 1;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private containerTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private closed = false;
+  // Statistics.
+  received = 0;
+  sent = 0;
+  expiredSessions = 0;
+  private lat = { min: 0, max: 0, total: 0, count: 0 };
+  readonly mode = 'standalone';
+  readonly readOnly = false;
+
+  constructor(
+    readonly config: ServerConfig,
+    opts: Omit<ServerOptions, 'config'> = {},
+  ) {
+    this.log = opts.logger ?? silentLogger;
+    this.clock = opts.clock ?? monotonicClock;
+    this.tree = new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
+    this.tracker = new SessionTracker(config.tickTime, this.clock.now());
+    this.ids = new SessionIds(config.serverId);
+    this.committer = opts.committer ?? new MemoryCommitter<Proposal>();
+    this.committer.onCommit((txn, ref) => this.applyCommitted(txn as Txn, ref as Ref | undefined));
+  }
+
+  /** Starts the expiry sweep and the container/TTL cleaner. */
+  startTimers(): void {
+    this.scheduleTick();
+    this.containerTimer = setInterval(() => this.cleanContainers(), this.config.containerCheckIntervalMs);
+    this.containerTimer.unref();
+  }
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    const delay = Math.max(0, this.tracker.nextTickAt() - this.clock.now());
+    this.tickTimer = setTimeout(() => {
+      this.expireSessions();
+      this.scheduleTick();
+    }, delay);
+    this.tickTimer.unref();
+  }
+
+  /** Expires every session whose deadline has passed: one closeSession transaction each. */
+  expireSessions(): void {
+    for (const e of this.tracker.tick(this.clock.now())) {
+      this.expiredSessions++;
+      this.log.info('session expired', {
+        sessionId: hex(e.id),
+        timeoutMs: e.timeoutMs,
+        sinceLastHeardMs: Math.round(e.sinceLastHeardMs),
+      });
+      this.committer.propose({ time: Date.now(), sessionId: e.id, auth: SUPER_AUTH, body: { type: OpCode.closeSession } }, {
+        kind: 'expire',
+      } satisfies Ref);
+    }
+    this.flushAll();
+  }
+
+  private cleanContainers(): void {
+    for (const path of this.tree.deletionCandidates(Date.now())) {
+      this.committer.propose(
+        { time: Date.now(), sessionId: 0n, auth: SUPER_AUTH, body: { type: OpCode.deleteContainer, path, version: -1 } },
+        { kind: 'internal' } satisfies Ref,
+      );
+    }
+    this.flushAll();
+  }
+
+  // ---- connections ------------------------------------------------------------
+
+  accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const conn = new Connection(this.nextConnId++, socket, this.config.maxBuffer + 1024);
+    const ip = conn.remoteAddress;
+    const count = (this.perIp.get(ip) ?? 0) + 1;
+    if (this.config.maxClientCnxns > 0 && count > this.config.maxClientCnxns) {
+      this.log.warn('connection refused: too many connections from one address', { ip, max: this.config.maxClientCnxns });
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, count);
+    this.conns.set(conn.id, conn);
+    conn.auth.push({ scheme: 'ip', id: ip });
+    // A connection must introduce itself within the longest session timeout.
+    const connectDeadline = setTimeout(() => {
+      if (conn.state === 'new' || conn.state === 'connecting') this.closeConnection(conn, 'no ConnectRequest in time');
+    }, this.config.maxSessionTimeout);
+    connectDeadline.unref();
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('drain', () => this.maybeResume(conn));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(connectDeadline);
+      this.onClosed(conn);
+    });
+  }
+
+  private onData(conn: Connection, chunk: Buffer): void {
+    if (conn.state === 'closing' || conn.state === 'closed') return;
+    if (conn.state === 'new') {
+      // The first four bytes may be a four-letter word instead of a frame length.
+      const head = conn.head ? Buffer.concat([conn.head, chunk]) : chunk;
+      if (head.length < 4) {
+        conn.head = head;
+        return;
+      }
+      conn.head = undefined;
+      const word = fourLetterWord(head);
+      if (word) {
+        conn.state = 'closing';
+        conn.socket.end(answerFourLetterWord(word, this));
+        return;
+      }
+      conn.state = 'connecting';
+      chunk = head;
+    }
+    let frames: Buffer[];
+    try {
+      frames = conn.decoder.push(chunk);
+    } catch (e) {
+      this.closeConnection(conn, e instanceof FrameError ? e.message : String(e));
+      return;
+    }
+    for (const frame of frames) {
+      if ((conn.state as string) === 'closing') break;
+      conn.received++;
+      this.received++;
+      try {
+        if (conn.state === 'connecting') this.onConnect(conn, frame);
+        else this.onRequest(conn, frame);
+      } catch (e) {
+        if (!(e instanceof DecodeError)) throw e;
+        this.closeConnection(conn, `malformed ${conn.state === 'connecting' ? 'ConnectRequest' : 'request'}: ${e.message}`);
+        return;
+      }
+    }
+    this.flush(conn);
+    if (conn.slots.length >= this.config.maxPendingPerConnection && !conn.paused) {
+      conn.paused = true;
+      conn.socket.pause();
+    }
+  }
+
+  private onConnect(conn: Connection, frame: Buffer): void {
+    const req = readConnectRequest(new JuteReader(frame));
+    const withReadOnly = req.readOnly !== undefined;
+    if (req.lastZxidSeen > this.tree.lastZxid) {
+      this.closeConnection(conn, `client has seen zxid ${hex(req.lastZxidSeen)}, ahead of this server's ${hex(this.tree.lastZxid)}`);
+      return;
+    }
+    const timeoutMs = negotiateTimeout(req.timeOut, this.config.minSessionTimeout, this.config.maxSessionTimeout);
+    conn.state = 'open';
+    if (req.sessionId === 0n) {
+      const id = this.ids.nextId();
+      conn.sessionId = id;
+      conn.timeoutMs = timeoutMs;
+      this.committer.propose(
+        { time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs } },
+        { kind: 'create-session', conn, timeoutMs, withReadOnly } satisfies Ref,
+      );
+      return;
+    }
+    const id = req.sessionId;
+    if (!this.tracker.has(id) || !this.ids.checkPassword(id, req.passwd)) {
+      this.log.info('reattach refused: session expired or password wrong', { sessionId: hex(id), remote: conn.remote });
+      conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: NO_PASSWORD, readOnly: false }, withReadOnly));
+      conn.state = 'closing';
+      this.flush(conn);
+      conn.socket.end();
+      return;
+    }
+    const previous = this.attached.get(id);
+    if (previous && previous !== conn) {
+      previous.sessionId = undefined;
+      this.closeConnection(previous, 'session moved to another connection');
+    }
+    this.tracker.add(id, timeoutMs, this.clock.now());
+    this.attach(conn, id, timeoutMs);
+    conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: this.ids.password(id), readOnly: false }, withReadOnly));
+  }
+
+  private attach(conn: Connection, id: bigint, timeoutMs: number): void {
+    conn.sessionId = id;
+    conn.timeoutMs = timeoutMs;
+    this.attached.set(id, conn);
+  }
+
+  private onRequest(conn: Connection, frame: Buffer): void {
+    const r = new JuteReader(frame);
+    const { xid, type } = readRequestHeader(r);
+    const sessionId = conn.sessionId!;
+    const now = this.clock.now();
+    conn.lastOp = opName(type).toUpperCase().slice(0, 4);
+    conn.lastCxid = xid;
+    if (!this.tracker.touch(sessionId, now)) {
+      // The session is expiring or closing: nothing more is done for it.
+      this.reply(conn, this.newSlot(conn, now), xid, ErrorCode.SESSIONEXPIRED, type);
+      this.closeConnection(conn, 'request on an expired session');
+      return;
+    }
+    if (type === OpCode.ping) {
+      this.reply(conn, this.newSlot(conn, now), Xid.ping, 0, type);
+      return;
+    }
+    if (!KNOWN_OPS.has(type)) {
+      this.reply(conn, this.newSlot(conn, now), xid, ErrorCode.UNIMPLEMENTED, type);
+      return;
+    }
+    const body = decodeRequestBody(type, r);
+    if (r.remaining !== 0 && type !== OpCode.multi) {
+      // Trailing bytes mean the client and server disagree on the record.
+      throw new DecodeError(`${r.remaining} unexpected trailing bytes after ${opName(type)}`);
+    }
+    const slot = this.newSlot(conn, now);
+    switch (body.type) {
+      case OpCode.auth: {
+        const ids = authenticate(body.scheme, body.auth, conn.remoteAddress, this.config.superDigest);
+        if (!ids) {
+          this.log.info('authentication failed', { scheme: body.scheme, remote: conn.remote });
+          slot.closeAfter = true;
+          this.reply(conn, slot, Xid.auth, ErrorCode.AUTHFAILED, type);
+          return;
+        }
+        for (const a of ids) if (!conn.auth.some((b) => b.scheme === a.scheme && b.id === a.id)) conn.auth.push(a);
+        this.reply(conn, slot, Xid.auth, 0, type);
+        return;
+      }
+      case OpCode.closeSession:
+        this.tracker.setClosing(sessionId);
+        this.committer.propose(
+          { time: Date.now(), sessionId, auth: conn.auth, body: { type: OpCode.closeSession } },
+          { kind: 'close-session', conn, slot, xid } satisfies Ref,
+        );
+        return;
+      case OpCode.create:
+      case OpCode.create2:
+      case OpCode.createContainer:
+      case OpCode.createTTL:
+      case OpCode.delete:
+      case OpCode.setData:
+      case OpCode.setACL:
+      case OpCode.check:
+      case OpCode.multi:
+        this.committer.propose(
+          { time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] },
+          { kind: 'request', conn, slot, xid, type } satisfies Ref,
+        );
+        return;
+      default:
+        // Everything else reads: run it now, or once this connection's earlier requests are done.
+        if (conn.slots.length === 1) this.runRead(conn, slot, xid, body);
+        else slot.run = () => this.runRead(conn, slot, xid, body);
+    }
+  }
+
+  private newSlot(conn: Connection, now: number): Slot {
+    const slot: Slot = { reply: undefined, run: undefined, startedAt: now, closeAfter: false };
+    conn.slots.push(slot);
+    return slot;
+  }
+
+  private reply(conn: Connection, slot: Slot, xid: number, err: number, type: number, body?: ResponseBody, zxid = this.tree.lastZxid): void {
+    slot.reply = encodeReply(xid, zxid, err, type, body);
+    conn.lastZxid = zxid;
+  }
+
+  /** Answers a request that reads (or only touches this connection's watches). */
+  private runRead(conn: Connection, slot: Slot, xid: number, body: RequestBody): undefined {
+    const w = conn.id;
+    switch (body.type) {
+      case OpCode.sync:
+        this.reply(conn, slot, xid, 0, body.type, { path: body.path });
+        return;
+      case OpCode.whoAmI:
+        this.reply(conn, slot, xid, 0, body.type, { clientInfo: clientInfo(conn.auth) });
+        return;
+      case OpCode.reconfig:
+        this.reply(conn, slot, xid, ErrorCode.RECONFIGDISABLED, body.type);
+        return;
+      case OpCode.sasl:
+        this.reply(conn, slot, xid, ErrorCode.UNIMPLEMENTED, body.type);
+        return;
+      case OpCode.addWatch: {
+        if (body.mode !== AddWatchMode.PERSISTENT && body.mode !== AddWatchMode.PERSISTENT_RECURSIVE) {
+          this.reply(conn, slot, xid, ErrorCode.BADARGUMENTS, body.type);
+          return;
+        }
+        this.watches.addPersistent(body.path, w, body.mode === AddWatchMode.PERSISTENT_RECURSIVE);
+        this.reply(conn, slot, xid, 0, body.type);
+        return;
+      }
+      case OpCode.checkWatches:
+        this.reply(conn, slot, xid, this.watches.checkWatches(body.path, body.watcherType, w), body.type);
+        return;
+      case OpCode.removeWatches:
+        this.reply(conn, slot, xid, this.watches.removeWatches(body.path, body.watcherType, w), body.type);
+        return;
+      case OpCode.setWatches:
+      case OpCode.setWatches2: {
+        const fired = this.watches.setWatches(body, w, this.tree);
+        for (const n of fired) this.notify(n, this.tree.lastZxid);
+        this.reply(conn, slot, Xid.setWatches, 0, body.type);
+        return;
+      }
+    }
+    const ctx = { sessionId: conn.sessionId!, auth: conn.auth };
+    const result = this.tree.read(body, ctx);
+    switch (body.type) {
+      case OpCode.exists:
+        if (body.watch) this.watches.addData(body.path, w);
+        break;
+      case OpCode.getData:
+        if (body.watch && result.err === 0) this.watches.addData(body.path, w);
+        break;
+      case OpCode.getChildren:
+      case OpCode.getChildren2:
+        if (body.watch && result.err === 0) this.watches.addChild(body.path, w);
+        break;
+      case OpCode.multiRead:
+        if (result.err === 0) this.registerMultiReadWatches(body.ops, result.response as { results: { type: number }[] }, w);
+        break;
+    }
+    this.reply(conn, slot, xid, result.err, body.type, result.response);
+  }
+
+  private registerMultiReadWatches(ops: { type: number; path?: string; watch?: boolean }[], res: { results: { type: number }[] }, w: number): void {
+    ops.forEach((op, i) => {
+      if (!op.watch || res.results[i].type === OpCode.error) return;
+      if (op.type === OpCode.getData) this.watches.addData(op.path!, w);
+      else if (op.type === OpCode.getChildren) this.watches.addChild(op.path!, w);
+    });
+  }
+
+  // ---- apply ------------------------------------------------------------------
+
+  /** Applies a committed transaction: tree, then watch events, then the proposer's reply. */
+  private applyCommitted(txn: Txn, ref: Ref | undefined): void {
+    const result = this.tree.apply(txn);
+    for (const ev of result.events) {
+      for (const n of this.watches.trigger(ev.type, ev.path)) this.notify(n, txn.zxid);
+    }
+    const body = txn.body;
+    if (body.type === OpCode.createSession && ref?.kind !== 'create-session') {
+      this.tracker.add(txn.sessionId, body.timeoutMs, this.clock.now());
+    }
+    if (body.type === OpCode.closeSession) {
+      this.tracker.remove(txn.sessionId);
+      const conn = this.attached.get(txn.sessionId);
+      this.attached.delete(txn.sessionId);
+      if (conn && ref?.kind !== 'close-session') {
+        // Expired (or closed elsewhere): the client learns it when it reconnects.
+        conn.sessionId = undefined;
+        this.closeConnection(conn, 'session closed');
+      }
+    }
+    if (!ref) return;
+    switch (ref.kind) {
+      case 'create-session': {
+        const { conn, timeoutMs, withReadOnly } = ref;
+        this.tracker.add(txn.sessionId, timeoutMs, this.clock.now());
+        if (conn.state === 'closed') return; // the session lives on and may be reattached
+        this.attach(conn, txn.sessionId, timeoutMs);
+        conn.send(
+          encodeConnectResponse(
+            { protocolVersion: 0, timeOut: timeoutMs, sessionId: txn.sessionId, passwd: this.ids.password(txn.sessionId), readOnly: false },
+            withReadOnly,
+          ),
+        );
+        this.markDirty(conn);
+        return;
+      }
+      case 'close-session':
+        ref.slot.closeAfter = true;
+        this.reply(ref.conn, ref.slot, ref.xid, 0, OpCode.closeSession, undefined, txn.zxid);
+        this.pump(ref.conn);
+        return;
+      case 'request':
+        this.reply(ref.conn, ref.slot, ref.xid, result.err, ref.type, result.response, txn.zxid);
+        this.pump(ref.conn);
+        return;
+    }
+  }
+
+  private notify(n: Notification, zxid: number): void {
+    const conn = this.conns.get(n.watcher);
+    if (!conn || conn.state !== 'open') return;
+    conn.send(encodeNotification(zxid, { type: n.type, state: KeeperState.SyncConnected, path: n.path }));
+    this.markDirty(conn);
+  }
+
+  // ---- output -----------------------------------------------------------------
+
+  /** Moves finished replies to the output and schedules a write. */
+  private pump(conn: Connection): void {
+    this.drainSlots(conn);
+    this.markDirty(conn);
+  }
+
+  private markDirty(conn: Connection): void {
+    this.dirty.add(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAll());
+    }
+  }
+
+  private flushAll(): void {
+    this.flushScheduled = false;
+    for (const conn of this.dirty) this.flush(conn);
+    this.dirty.clear();
+  }
+
+  /** Writes everything queued for a connection in one go. */
+  private flush(conn: Connection): void {
+    this.drainSlots(conn);
+    if (conn.out.length > 0 && conn.state !== 'closed') {
+      const data = conn.out.length === 1 ? conn.out[0] : Buffer.concat(conn.out, conn.outBytes);
+      conn.out = [];
+      conn.outBytes = 0;
+      conn.lastResponseAt = Date.now();
+      const ok = conn.socket.write(data);
+      if (!ok && conn.socket.writableLength > MAX_OUTPUT_BYTES && !conn.paused) {
+        conn.paused = true;
+        conn.socket.pause();
+      }
+    }
+    if (conn.state === 'closing' && conn.socket.writable) conn.socket.end();
+    this.maybeResume(conn);
+  }
+
+  /** Moves finished replies from the head of the queue to the output, running reads that became ready. */
+  private drainSlots(conn: Connection): void {
+    const slots = conn.slots;
+    while (slots.length > 0) {
+      const head = slots[0];
+      if (head.reply === undefined && head.run) {
+        head.run();
+        head.run = undefined;
+      }
+      if (head.reply === undefined) break;
+      slots.shift();
+      conn.send(head.reply);
+      this.sent++;
+      const ms = this.clock.now() - head.startedAt;
+      conn.recordLatency(ms);
+      this.recordLatency(ms);
+      if (head.closeAfter) {
+        conn.state = 'closing';
+        slots.length = 0;
+      }
+    }
+  }
+
+  private maybeResume(conn: Connection): void {
+    if (
+      conn.paused &&
+      conn.state !== 'closed' &&
+      conn.slots.length < this.config.maxPendingPerConnection / 2 &&
+      conn.socket.writableLength <= MAX_OUTPUT_BYTES
+    ) {
+      conn.paused = false;
+      conn.socket.resume();
+    }
+  }
+
+  private recordLatency(ms: number): void {
+    const v = Math.round(ms);
+    const l = this.lat;
+    l.min = l.count === 0 ? v : Math.min(l.min, v);
+    l.max = Math.max(l.max, v);
+    l.total += v;
+    l.count++;
+  }
+
+  closeConnection(conn: Connection, reason: string): void {
+    if (conn.state === 'closed') return;
+    if (reason !== 'session closed' && reason !== 'server shutting down') {
+      this.log.info('closing connection', { remote: conn.remote, sessionId: conn.sessionId !== undefined ? hex(conn.sessionId) : undefined, reason });
+    }
+    conn.state = 'closing';
+    conn.slots.length = 0;
+    conn.out = [];
+    conn.socket.destroy();
+    this.onClosed(conn);
+  }
+
+  private onClosed(conn: Connection): void {
+    if (conn.state === 'closed') return;
+    conn.state = 'closed';
+    this.conns.delete(conn.id);
+    this.dirty.delete(conn);
+    this.watches.removeWatcher(conn.id);
+    const left = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
+    if (left > 0) this.perIp.set(conn.remoteAddress, left);
+    else this.perIp.delete(conn.remoteAddress);
+    if (conn.sessionId !== undefined && this.attached.get(conn.sessionId) === conn) this.attached.delete(conn.sessionId);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.tickTimer);
+    clearInterval(this.containerTimer);
+    for (const conn of [...this.conns.values()]) this.closeConnection(conn, 'server shutting down');
+    await this.committer.close();
+  }
+
+  // ---- four-letter-word source ------------------------------------------------
+
+  get outstanding(): number {
+    let n = 0;
+    for (const c of this.conns.values()) n += c.slots.length;
+    return n;
+  }
+  get latency() {
+    const l = this.lat;
+    return { min: l.min, max: l.max, avg: l.count ? l.total / l.count : 0 };
+  }
+  get lastZxid(): number {
+    return this.tree.lastZxid;
+  }
+  get nodeCount(): number {
+    return this.tree.nodeCount;
+  }
+  get approximateDataSize(): number {
+    return this.tree.approximateDataSize;
+  }
+  get ephemeralCount(): number {
+    return this.tree.ephemeralCount;
+  }
+  get sessionCount(): number {
+    return this.tracker.size;
+  }
+  connections() {
+    return [...this.conns.values()].filter((c) => c.state !== 'new').map((c) => c.info());
+  }
+  watchSummary() {
+    return this.watches.summary();
+  }
+  watchesByConnection() {
+    const out = new Map<bigint, string[]>();
+    for (const w of this.watches.watchers()) {
+      const conn = this.conns.get(w);
+      if (conn?.sessionId !== undefined) out.set(conn.sessionId, this.watches.pathsOf(w));
+    }
+    return out;
+  }
+  watchesByPath() {
+    const out = new Map<string, bigint[]>();
+    for (const path of this.watches.paths()) {
+      const sids = this.watches
+        .watchersOf(path)
+        .map((w) => this.conns.get(w)?.sessionId)
+        .filter((s): s is bigint => s !== undefined);
+      out.set(path, sids);
+    }
+    return out;
+  }
+  sessions() {
+    return [...this.tracker.entries()].map((e) => ({ id: e.id, timeoutMs: e.timeoutMs, expiresAt: e.expiresAt }));
+  }
+  ephemeralsBySession() {
+    const out = new Map<bigint, string[]>();
+    for (const [sid, paths] of this.tree.allEphemerals()) out.set(sid, [...paths]);
+    return out;
+  }
+  resetConnectionStats(): void {
+    for (const c of this.conns.values()) c.resetStats();
+  }
+  resetServerStats(): void {
+    this.received = 0;
+    this.sent = 0;
+    this.lat = { min: 0, max: 0, total: 0, count: 0 };
+  }
+}
+
+const KNOWN_OPS = new Set<number>([
+  OpCode.create, OpCode.delete, OpCode.exists, OpCode.getData, OpCode.setData, OpCode.getACL, OpCode.setACL,
+  OpCode.getChildren, OpCode.sync, OpCode.getChildren2, OpCode.check, OpCode.multi, OpCode.create2, OpCode.reconfig,
+  OpCode.checkWatches, OpCode.removeWatches, OpCode.createContainer, OpCode.createTTL, OpCode.multiRead, OpCode.auth,
+  OpCode.setWatches, OpCode.sasl, OpCode.getEphemerals, OpCode.getAllChildrenNumber, OpCode.setWatches2,
+  OpCode.addWatch, OpCode.whoAmI, OpCode.closeSession,
+]);
+void Perms;
+
+export interface RunningServer {
+  readonly host: string;
+  readonly port: number;
+  readonly connectionString: string;
+  readonly server: ZooServer;
+  close(): Promise<void>;
+}
+
+/** Starts a server listening on config.host:config.port (port 0 picks a free one). */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { config } = opts;
+  const zoo = new ZooServer(config, opts);
+  const listener = net.createServer({ noDelay: true }, (socket) => zoo.accept(socket));
+  listener.maxConnections = 1_000_000;
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen({ host: config.host, port: config.port, backlog: 4096 }, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  zoo.startTimers();
+  const addr = listener.address() as net.AddressInfo;
+  opts.logger?.info('server started', { host: config.host, port: addr.port, tickTime: config.tickTime, dataDir: config.dataDir });
+  const host = config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port: addr.port,
+    connectionString: `${host.includes(':') ? `[${host}]` : host}:${addr.port}`,
+    server: zoo,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+        await zoo.close();
+        await stopped;
+        opts.logger?.info('server stopped');
+      })();
+      return closing;
+    },
+  };
+}
