@@ -554,6 +554,10 @@ export function encodeResponseBody(type: number, body: ResponseBody, w: JuteWrit
     case OpCode.whoAmI:
       w.vector(b.clientInfo as ClientInfo[], (w2, c) => w2.ustring(c.authScheme).ustring(c.user));
       return;
+    case OpCode.addWatch:
+      // ZooKeeper answers addWatch with an ErrorResponse of 0.
+      w.int(0);
+      return;
     case OpCode.multi:
     case OpCode.multiRead:
       for (const res of (body as MultiResponse).results) {
@@ -567,7 +571,7 @@ export function encodeResponseBody(type: number, body: ResponseBody, w: JuteWrit
       w.int(-1).bool(true).int(-1);
       return;
     default:
-      // delete, check, ping, auth, setWatches, addWatch, removeWatches, checkWatches, closeSession: no body.
+      // delete, check, ping, auth, setWatches, removeWatches, checkWatches, closeSession: no body.
       return;
   }
 }
@@ -600,6 +604,9 @@ export function decodeResponseBody(type: number, r: JuteReader): ResponseBody {
       return { ephemerals: r.stringVector() };
     case OpCode.whoAmI:
       return { clientInfo: r.vector((x) => ({ authScheme: x.string(), user: x.string() }), 8) ?? [] };
+    case OpCode.addWatch:
+      r.int();
+      return {};
     case OpCode.multi:
     case OpCode.multiRead: {
       const results: MultiResult[] = [];

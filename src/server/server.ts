@@ -8,7 +8,7 @@
  * committer, which applies them in log order through applyCommitted().
  */
 import * as net from 'node:net';
-import { authenticate, clientInfo, type AuthId } from '../acl/acl.js';
+import { authenticate, checkPerm, clientInfo, type AuthId } from '../acl/acl.js';
 import { MemoryCommitter, type Committer } from '../pipeline/committer.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { DecodeError, JuteReader } from '../protocol/jute.js';
@@ -363,7 +363,7 @@ export class ZooServer implements FourLetterSource {
           return;
         }
         this.watches.addPersistent(body.path, w, body.mode === AddWatchMode.PERSISTENT_RECURSIVE);
-        this.reply(conn, slot, xid, 0, body.type);
+        this.reply(conn, slot, xid, 0, body.type, {});
         return;
       }
       case OpCode.checkWatches:
@@ -414,7 +414,11 @@ export class ZooServer implements FourLetterSource {
   private applyCommitted(txn: Txn, ref: Ref | undefined): void {
     const result = this.tree.apply(txn);
     for (const ev of result.events) {
-      for (const n of this.watches.trigger(ev.type, ev.path)) this.notify(n, txn.zxid);
+      for (const n of this.watches.trigger(ev.type, ev.path)) {
+        // As ZooKeeper does, a watcher without READ on the node does not hear of it (the watch is used up all the same).
+        const conn = this.conns.get(n.watcher);
+        if (conn && checkPerm(ev.acl, Perms.READ, conn.auth)) this.notify(n, txn.zxid);
+      }
     }
     const body = txn.body;
     if (body.type === OpCode.createSession && ref?.kind !== 'create-session') {
@@ -657,7 +661,6 @@ const KNOWN_OPS = new Set<number>([
   OpCode.setWatches, OpCode.sasl, OpCode.getEphemerals, OpCode.getAllChildrenNumber, OpCode.setWatches2,
   OpCode.addWatch, OpCode.whoAmI, OpCode.closeSession,
 ]);
-void Perms;
 
 export interface RunningServer {
   readonly host: string;

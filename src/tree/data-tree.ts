@@ -28,6 +28,8 @@ export const MAX_TTL = 0x00ffffffffffn;
 export interface TreeEvent {
   type: EventType;
   path: string;
+  /** ACL of the node the event is about: a watcher needs READ on it to hear the event. */
+  acl: ACL[];
 }
 
 export interface ApplyResult {
@@ -56,6 +58,10 @@ export class ZNode {
   ctime: number;
   mtime: number;
   version = 0;
+  /**
+   * Children ever created (ZooKeeper's persisted cversion). Sequence suffixes use it;
+   * clients see cversion = 2 * cversion - numChildren, i.e. creates plus deletes.
+   */
   cversion = 0;
   aversion = 0;
   ephemeralOwner: bigint;
@@ -75,9 +81,10 @@ export class ZNode {
       ctime: this.ctime,
       mtime: this.mtime,
       version: this.version,
-      cversion: this.cversion,
+      cversion: this.cversion * 2 - this.children.size,
       aversion: this.aversion,
-      ephemeralOwner: this.ephemeralOwner,
+      // Clients see an owner only for session ephemerals, not the container/TTL markers.
+      ephemeralOwner: this.isEphemeral ? this.ephemeralOwner : 0n,
       dataLength: this.data.length,
       numChildren: this.children.size,
       pzxid: this.pzxid,
@@ -128,16 +135,18 @@ export class DataTree {
 
   constructor(opts: DataTreeOptions = {}) {
     this.extendedTypesEnabled = opts.extendedTypesEnabled ?? false;
-    const root = new ZNode(Buffer.alloc(0), OPEN_ACL_UNSAFE, 0, 0, 0n);
-    this.nodes.set('/', root);
+    // The system nodes with the Stat a fresh Apache ZooKeeper 3.8 shows for them.
+    this.nodes.set('/', new ZNode(Buffer.alloc(0), OPEN_ACL_UNSAFE, 0, 0, 0n));
     this.addSystemNode('/zookeeper', OPEN_ACL_UNSAFE);
     this.addSystemNode('/zookeeper/quota', OPEN_ACL_UNSAFE);
-    this.addSystemNode('/zookeeper/config', READ_ACL_UNSAFE);
+    this.addSystemNode('/zookeeper/config', READ_ACL_UNSAFE).aversion = -1;
   }
 
-  private addSystemNode(path: string, acl: ACL[]): void {
-    this.nodes.set(path, new ZNode(Buffer.alloc(0), acl, 0, 0, 0n));
+  private addSystemNode(path: string, acl: ACL[]): ZNode {
+    const node = new ZNode(Buffer.alloc(0), acl, 0, 0, 0n);
+    this.nodes.set(path, node);
     this.nodes.get(parentOf(path))!.children.add(path.slice(path.lastIndexOf('/') + 1));
+    return node;
   }
 
   get nodeCount(): number {
@@ -151,6 +160,11 @@ export class DataTree {
 
   get(path: string): ZNode | undefined {
     return this.nodes.get(path);
+  }
+
+  /** Reads find the root under "" too, as ZooKeeper keeps it under both names. */
+  private lookup(path: string): ZNode | undefined {
+    return this.nodes.get(path === '' ? '/' : path);
   }
 
   /** Existence and zxids, for setWatches catch-up. */
@@ -192,35 +206,35 @@ export class DataTree {
   read(body: RequestBody, ctx: ReadContext): ReadResult {
     switch (body.type) {
       case OpCode.exists: {
-        const node = this.nodes.get(body.path);
+        const node = this.lookup(body.path);
         return node ? { err: 0, response: { stat: node.stat() } } : { err: ErrorCode.NONODE };
       }
       case OpCode.getData: {
-        const node = this.nodes.get(body.path);
+        const node = this.lookup(body.path);
         if (!node) return { err: ErrorCode.NONODE };
         if (!checkPerm(node.acl, Perms.READ, ctx.auth)) return { err: ErrorCode.NOAUTH };
         return { err: 0, response: { data: node.data, stat: node.stat() } };
       }
       case OpCode.getChildren:
       case OpCode.getChildren2: {
-        const node = this.nodes.get(body.path);
+        const node = this.lookup(body.path);
         if (!node) return { err: ErrorCode.NONODE };
         if (!checkPerm(node.acl, Perms.READ, ctx.auth)) return { err: ErrorCode.NOAUTH };
         const children = [...node.children];
         return { err: 0, response: body.type === OpCode.getChildren ? { children } : { children, stat: node.stat() } };
       }
       case OpCode.getACL: {
-        const node = this.nodes.get(body.path);
+        const node = this.lookup(body.path);
         if (!node) return { err: ErrorCode.NONODE };
         if (!checkPerm(node.acl, Perms.READ | Perms.ADMIN, ctx.auth)) return { err: ErrorCode.NOAUTH };
         const acl = checkPerm(node.acl, Perms.ADMIN, ctx.auth) ? node.acl : redactDigests(node.acl);
         return { err: 0, response: { acl, stat: node.stat() } };
       }
       case OpCode.getAllChildrenNumber: {
-        const node = this.nodes.get(body.path);
+        const node = this.lookup(body.path);
         if (!node) return { err: ErrorCode.NONODE };
         if (!checkPerm(node.acl, Perms.READ, ctx.auth)) return { err: ErrorCode.NOAUTH };
-        return { err: 0, response: { totalNumber: this.countDescendants(body.path, node) } };
+        return { err: 0, response: { totalNumber: this.countDescendants(body.path || '/', node) } };
       }
       case OpCode.getEphemerals: {
         const prefix = body.prefixPath;
@@ -316,12 +330,15 @@ export class DataTree {
       case OpCode.createTTL:
         return this.create(txn, op, events, undo);
       case OpCode.delete: {
+        // ZooKeeper checks only for a slash, NULs and special paths here; other bad paths are just not found.
         const path = op.path;
-        if (invalidPathReason(path) !== null || SPECIAL.has(path)) fail(ErrorCode.BADARGUMENTS);
-        const parent = this.nodes.get(parentOf(path));
-        const node = this.nodes.get(path);
-        if (!parent || !node) return fail(ErrorCode.NONODE);
+        const lastSlash = path.lastIndexOf('/');
+        if (lastSlash < 0 || path.includes('\u0000') || SPECIAL.has(path)) fail(ErrorCode.BADARGUMENTS);
+        const parent = this.nodes.get(lastSlash === 0 ? '/' : path.slice(0, lastSlash));
+        if (!parent) return fail(ErrorCode.NONODE);
         if (!checkPerm(parent.acl, Perms.DELETE, txn.auth)) fail(ErrorCode.NOAUTH);
+        const node = this.nodes.get(path);
+        if (!node) return fail(ErrorCode.NONODE);
         if (op.version !== -1 && op.version !== node.version) fail(ErrorCode.BADVERSION);
         if (node.children.size > 0) fail(ErrorCode.NOTEMPTY);
         this.deleteNode(path, txn.zxid, events, undo);
@@ -353,7 +370,7 @@ export class DataTree {
         node.version = node.version + 1;
         node.mzxid = txn.zxid;
         node.mtime = txn.time;
-        events.push({ type: EventType.NodeDataChanged, path: op.path });
+        events.push({ type: EventType.NodeDataChanged, path: op.path, acl: node.acl });
         return { stat: node.stat() };
       }
       case OpCode.setACL: {
@@ -433,7 +450,7 @@ export class DataTree {
       this.dataBytes -= path.length + node.data.length;
       if (node.isEphemeral) this.removeEphemeral(owner, path);
     });
-    events.push({ type: EventType.NodeCreated, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
+    events.push({ type: EventType.NodeCreated, path, acl }, { type: EventType.NodeChildrenChanged, path: parentPath, acl: parent.acl });
     return op.type === OpCode.create ? { path } : { path, stat: node.stat() };
   }
 
@@ -442,21 +459,20 @@ export class DataTree {
     const parentPath = parentOf(path);
     const parent = this.nodes.get(parentPath)!;
     const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
-    const prevParent = { cversion: parent.cversion, pzxid: parent.pzxid };
+    const prevPzxid = parent.pzxid;
     parent.children.delete(name);
-    parent.cversion++;
     if (zxid > parent.pzxid) parent.pzxid = zxid;
     this.nodes.delete(path);
     this.dataBytes -= path.length + node.data.length;
     if (node.isEphemeral) this.removeEphemeral(node.ephemeralOwner, path);
     undo.push(() => {
       parent.children.add(name);
-      Object.assign(parent, prevParent);
+      parent.pzxid = prevPzxid;
       this.nodes.set(path, node);
       this.dataBytes += path.length + node.data.length;
       if (node.isEphemeral) this.addEphemeral(node.ephemeralOwner, path);
     });
-    events.push({ type: EventType.NodeDeleted, path }, { type: EventType.NodeChildrenChanged, path: parentPath });
+    events.push({ type: EventType.NodeDeleted, path, acl: node.acl }, { type: EventType.NodeChildrenChanged, path: parentPath, acl: parent.acl });
   }
 
   private addEphemeral(owner: bigint, path: string): void {

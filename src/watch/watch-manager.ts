@@ -2,10 +2,11 @@
  * Server-side watches with ZooKeeper 3.8's semantics. A watcher is a connection
  * (as ZooKeeper's ServerCnxn); its registrations go when the connection does.
  *
- * One-shot data watches (getData, exists) and child watches (getChildren) fire once;
- * persistent watches see every event on their path; persistent-recursive ones see
- * NodeCreated/NodeDeleted/NodeDataChanged on the path and below, never
- * NodeChildrenChanged. A watcher hears an event at most once however it registered.
+ * As in ZooKeeper there are two tables, data watches (getData, exists) and child
+ * watches (getChildren); addWatch puts a persistent or persistent-recursive entry
+ * in both. Each (watcher, path) entry of a table has one mode, the one registered
+ * last. A standard entry fires once; a persistent one every time; a recursive one
+ * for events on its path and below, except NodeChildrenChanged.
  */
 import { ErrorCode } from '../protocol/errors.js';
 import { EventType, WatcherType } from '../protocol/opcodes.js';
@@ -13,11 +14,10 @@ import type { SetWatchesRequest } from '../protocol/records.js';
 
 export type WatcherId = number;
 
-const enum Kind {
-  Data = 1,
-  Child = 2,
-  Persistent = 4,
-  Recursive = 8,
+export const enum WatchMode {
+  Standard = 0,
+  Persistent = 1,
+  Recursive = 2,
 }
 
 /** What the setWatches catch-up needs to know of the tree. */
@@ -31,116 +31,139 @@ export interface Notification {
   path: string;
 }
 
-export class WatchManager {
-  /** path -> watcher -> kinds bitmask */
-  private readonly byPath = new Map<string, Map<WatcherId, number>>();
-  /** watcher -> paths it watches */
-  private readonly byWatcher = new Map<WatcherId, Set<string>>();
-  private recursiveCount = 0;
+function parentPath(path: string): string | undefined {
+  if (path === '/') return undefined;
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
 
-  private add(path: string, w: WatcherId, kind: Kind): void {
+/** One of ZooKeeper's two watch tables. */
+class WatchTable {
+  readonly byPath = new Map<string, Map<WatcherId, WatchMode>>();
+  readonly byWatcher = new Map<WatcherId, Set<string>>();
+  private recursive = 0;
+
+  add(path: string, w: WatcherId, mode: WatchMode): void {
     let m = this.byPath.get(path);
     if (!m) this.byPath.set(path, (m = new Map()));
-    const had = m.get(w) ?? 0;
-    if (kind === Kind.Recursive && !(had & Kind.Recursive)) this.recursiveCount++;
-    m.set(w, had | kind);
+    const had = m.get(w);
+    if (had === WatchMode.Recursive) this.recursive--;
+    if (mode === WatchMode.Recursive) this.recursive++;
+    m.set(w, mode);
     let paths = this.byWatcher.get(w);
     if (!paths) this.byWatcher.set(w, (paths = new Set()));
     paths.add(path);
   }
 
-  addData(path: string, w: WatcherId): void {
-    this.add(path, w, Kind.Data);
-  }
-  addChild(path: string, w: WatcherId): void {
-    this.add(path, w, Kind.Child);
-  }
-  addPersistent(path: string, w: WatcherId, recursive: boolean): void {
-    this.add(path, w, recursive ? Kind.Recursive : Kind.Persistent);
-  }
-
-  /** Clears kinds from one registration; returns the kinds that were actually there. */
-  private clear(path: string, w: WatcherId, kinds: number): number {
+  remove(path: string, w: WatcherId): boolean {
     const m = this.byPath.get(path);
     const had = m?.get(w);
-    if (!m || had === undefined) return 0;
-    const removed = had & kinds;
-    if (removed & Kind.Recursive) this.recursiveCount--;
-    const left = had & ~kinds;
-    if (left) m.set(w, left);
-    else {
-      m.delete(w);
-      if (m.size === 0) this.byPath.delete(path);
-      const paths = this.byWatcher.get(w);
-      paths?.delete(path);
-      if (paths && paths.size === 0) this.byWatcher.delete(w);
+    if (!m || had === undefined) return false;
+    if (had === WatchMode.Recursive) this.recursive--;
+    m.delete(w);
+    if (m.size === 0) this.byPath.delete(path);
+    const paths = this.byWatcher.get(w)!;
+    paths.delete(path);
+    if (paths.size === 0) this.byWatcher.delete(w);
+    return true;
+  }
+
+  removeWatcher(w: WatcherId): void {
+    const paths = this.byWatcher.get(w);
+    if (!paths) return;
+    for (const path of [...paths]) this.remove(path, w);
+  }
+
+  /** ZooKeeper's containsWatcher: any watcher on the path counts, or this watcher's recursive entry. */
+  contains(path: string, w: WatcherId): boolean {
+    const m = this.byPath.get(path);
+    return m !== undefined && m.size > 0;
+  }
+
+  /** Adds the watchers an event reaches to `hit`, consuming standard entries. */
+  trigger(type: EventType, path: string, hit: Set<WatcherId>, skip?: Set<WatcherId>): void {
+    const m = this.byPath.get(path);
+    if (m) {
+      for (const [w, mode] of m) {
+        if (mode === WatchMode.Recursive) {
+          if (type !== EventType.NodeChildrenChanged && !skip?.has(w)) hit.add(w);
+          continue;
+        }
+        if (!skip?.has(w)) hit.add(w);
+        if (mode === WatchMode.Standard) this.remove(path, w);
+      }
     }
-    return removed;
+    if (this.recursive === 0 || type === EventType.NodeChildrenChanged) return;
+    for (let p = parentPath(path); p !== undefined; p = parentPath(p)) {
+      const pm = this.byPath.get(p);
+      if (!pm) continue;
+      for (const [w, mode] of pm) if (mode === WatchMode.Recursive && !skip?.has(w)) hit.add(w);
+    }
+  }
+}
+
+export class WatchManager {
+  private readonly data = new WatchTable();
+  private readonly child = new WatchTable();
+
+  addData(path: string, w: WatcherId): void {
+    this.data.add(path, w, WatchMode.Standard);
+  }
+  addChild(path: string, w: WatcherId): void {
+    this.child.add(path, w, WatchMode.Standard);
+  }
+  addPersistent(path: string, w: WatcherId, recursive: boolean): void {
+    const mode = recursive ? WatchMode.Recursive : WatchMode.Persistent;
+    this.data.add(path, w, mode);
+    this.child.add(path, w, mode);
   }
 
   /**
-   * The watchers to notify of a tree event, in registration order of their
-   * watches on the path; one-shot registrations are consumed.
+   * The watchers to notify of one tree event; standard entries are consumed.
+   * Each watcher hears an event once, however many entries it reached.
    */
   trigger(type: EventType, path: string, out: Notification[] = []): Notification[] {
-    const seen = new Set<WatcherId>();
-    const oneShot = type === EventType.NodeChildrenChanged ? Kind.Child : type === EventType.NodeDeleted ? Kind.Data | Kind.Child : Kind.Data;
-    const m = this.byPath.get(path);
-    if (m) {
-      for (const [w, kinds] of [...m]) {
-        const persistentHit = kinds & Kind.Persistent || (kinds & Kind.Recursive && type !== EventType.NodeChildrenChanged);
-        const consumed = kinds & oneShot;
-        if (consumed) this.clear(path, w, consumed);
-        if ((consumed || persistentHit) && !seen.has(w)) {
-          seen.add(w);
-          out.push({ watcher: w, type, path });
-        }
+    const hit = new Set<WatcherId>();
+    switch (type) {
+      case EventType.NodeCreated:
+      case EventType.NodeDataChanged:
+        this.data.trigger(type, path, hit);
+        break;
+      case EventType.NodeDeleted: {
+        this.data.trigger(type, path, hit);
+        const more = new Set<WatcherId>();
+        this.child.trigger(type, path, more, hit);
+        for (const w of more) hit.add(w);
+        break;
       }
+      case EventType.NodeChildrenChanged:
+        this.child.trigger(type, path, hit);
+        break;
     }
-    if (this.recursiveCount > 0 && type !== EventType.NodeChildrenChanged) {
-      for (let p = parentPath(path); p !== undefined; p = parentPath(p)) {
-        const pm = this.byPath.get(p);
-        if (!pm) continue;
-        for (const [w, kinds] of pm) {
-          if (kinds & Kind.Recursive && !seen.has(w)) {
-            seen.add(w);
-            out.push({ watcher: w, type, path });
-          }
-        }
-      }
-    }
+    for (const watcher of hit) out.push({ watcher, type, path });
     return out;
   }
 
   /** Forgets every watch of a connection that closed. */
   removeWatcher(w: WatcherId): void {
-    const paths = this.byWatcher.get(w);
-    if (!paths) return;
-    for (const path of [...paths]) this.clear(path, w, ~0);
-  }
-
-  private kindsFor(watcherType: number): number {
-    switch (watcherType) {
-      case WatcherType.Children:
-        return Kind.Child;
-      case WatcherType.Data:
-        return Kind.Data;
-      case WatcherType.Any:
-        return Kind.Data | Kind.Child | Kind.Persistent | Kind.Recursive;
-      default:
-        return 0;
-    }
+    this.data.removeWatcher(w);
+    this.child.removeWatcher(w);
   }
 
   /** removeWatches: OK when something was removed, NOWATCHER otherwise. */
   removeWatches(path: string, watcherType: number, w: WatcherId): number {
-    return this.clear(path, w, this.kindsFor(watcherType)) ? ErrorCode.OK : ErrorCode.NOWATCHER;
+    let removed = false;
+    if (watcherType === WatcherType.Children || watcherType === WatcherType.Any) removed = this.child.remove(path, w) || removed;
+    if (watcherType === WatcherType.Data || watcherType === WatcherType.Any) removed = this.data.remove(path, w) || removed;
+    return removed ? ErrorCode.OK : ErrorCode.NOWATCHER;
   }
 
-  /** checkWatches: OK when such a watch exists, NOWATCHER otherwise. */
+  /** checkWatches, with ZooKeeper 3.8's rule that any watcher on the path counts. */
   checkWatches(path: string, watcherType: number, w: WatcherId): number {
-    const kinds = this.byPath.get(path)?.get(w) ?? 0;
-    return kinds & this.kindsFor(watcherType) ? ErrorCode.OK : ErrorCode.NOWATCHER;
+    let found = false;
+    if (watcherType === WatcherType.Children || watcherType === WatcherType.Any) found = this.child.contains(path, w);
+    if (!found && (watcherType === WatcherType.Data || watcherType === WatcherType.Any)) found = this.data.contains(path, w);
+    return found ? ErrorCode.OK : ErrorCode.NOWATCHER;
   }
 
   /**
@@ -172,31 +195,32 @@ export class WatchManager {
 
   // ---- introspection for the four-letter words --------------------------------
 
+  private *allPaths(): IterableIterator<string> {
+    yield* this.data.byPath.keys();
+    for (const p of this.child.byPath.keys()) if (!this.data.byPath.has(p)) yield p;
+  }
+
   summary(): { connections: number; paths: number; total: number } {
+    const watchers = new Set([...this.data.byWatcher.keys(), ...this.child.byWatcher.keys()]);
     let total = 0;
-    for (const m of this.byPath.values()) total += m.size;
-    return { connections: this.byWatcher.size, paths: this.byPath.size, total };
+    for (const m of this.data.byPath.values()) total += m.size;
+    for (const m of this.child.byPath.values()) total += m.size;
+    return { connections: watchers.size, paths: [...this.allPaths()].length, total };
   }
 
   pathsOf(w: WatcherId): string[] {
-    return [...(this.byWatcher.get(w) ?? [])];
+    return [...new Set([...(this.data.byWatcher.get(w) ?? []), ...(this.child.byWatcher.get(w) ?? [])])];
   }
 
-  watchers(): IterableIterator<WatcherId> {
-    return this.byWatcher.keys();
+  watchers(): WatcherId[] {
+    return [...new Set([...this.data.byWatcher.keys(), ...this.child.byWatcher.keys()])];
   }
 
   watchersOf(path: string): WatcherId[] {
-    return [...(this.byPath.get(path)?.keys() ?? [])];
+    return [...new Set([...(this.data.byPath.get(path)?.keys() ?? []), ...(this.child.byPath.get(path)?.keys() ?? [])])];
   }
 
-  paths(): IterableIterator<string> {
-    return this.byPath.keys();
+  paths(): string[] {
+    return [...this.allPaths()];
   }
-}
-
-function parentPath(path: string): string | undefined {
-  if (path === '/') return undefined;
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
 }
