@@ -10,6 +10,7 @@
 import * as net from 'node:net';
 import { authenticate, checkPerm, clientInfo, type AuthId } from '../acl/acl.js';
 import { MemoryCommitter, type Committer } from '../pipeline/committer.js';
+import { normaliseMultiOps } from '../pipeline/prepare.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { DecodeError, JuteReader } from '../protocol/jute.js';
 import { AddWatchMode, KeeperState, OpCode, opName, Perms, Xid } from '../protocol/opcodes.js';
@@ -309,6 +310,13 @@ export class ZooServer implements FourLetterSource {
           { kind: 'close-session', conn, slot, xid } satisfies Ref,
         );
         return;
+      case OpCode.multi:
+        body.ops = normaliseMultiOps(body.ops);
+        this.committer.propose(
+          { time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] },
+          { kind: 'request', conn, slot, xid, type } satisfies Ref,
+        );
+        return;
       case OpCode.create:
       case OpCode.create2:
       case OpCode.createContainer:
@@ -317,7 +325,6 @@ export class ZooServer implements FourLetterSource {
       case OpCode.setData:
       case OpCode.setACL:
       case OpCode.check:
-      case OpCode.multi:
         this.committer.propose(
           { time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] },
           { kind: 'request', conn, slot, xid, type } satisfies Ref,

@@ -7,7 +7,6 @@ import { checkPerm, fixupAcl, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, redactDigests, t
 import { ErrorCode } from '../protocol/errors.js';
 import {
   EventType,
-  isContainerMode,
   isEphemeralMode,
   isSequentialMode,
   isTTLMode,
@@ -234,7 +233,9 @@ export class DataTree {
         const node = this.lookup(body.path);
         if (!node) return { err: ErrorCode.NONODE };
         if (!checkPerm(node.acl, Perms.READ, ctx.auth)) return { err: ErrorCode.NOAUTH };
-        return { err: 0, response: { totalNumber: this.countDescendants(body.path || '/', node) } };
+        // ZooKeeper counts the keys under path + "/"; for "" that takes in the root itself.
+        const totalNumber = body.path === '' ? this.nodes.size : this.countDescendants(body.path, node);
+        return { err: 0, response: { totalNumber } };
       }
       case OpCode.getEphemerals: {
         const prefix = body.prefixPath;
@@ -306,6 +307,11 @@ export class DataTree {
     const results: MultiResult[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
+      if (op.type === OpCode.create && isTTLMode(op.flags)) {
+        // A TTL mode on a plain create cannot be decoded by ZooKeeper: the whole multi fails.
+        for (let j = undo.length - 1; j >= 0; j--) undo[j]();
+        return { err: ErrorCode.MARSHALLINGERROR, events: [] };
+      }
       try {
         const response = this.applyOp(txn, op, events, undo);
         results.push(multiResult(op.type, response));
@@ -414,8 +420,11 @@ export class DataTree {
     } else if (ttl >= 0) {
       fail(ErrorCode.BADARGUMENTS);
     }
-    if (op.type === OpCode.createContainer && !isContainerMode(flags)) fail(ErrorCode.BADARGUMENTS);
-    if (isEphemeralMode(flags) && !this.sessions.has(txn.sessionId)) fail(ErrorCode.SESSIONEXPIRED);
+    // A createTTL whose mode has no TTL makes Apache ZooKeeper 3.8 exit; here it is a bad argument.
+    if (op.type === OpCode.createTTL && !isTTLMode(flags)) fail(ErrorCode.BADARGUMENTS);
+    // The opcode, not the mode, makes containers and TTL nodes (create with CONTAINER makes a plain node).
+    const ephemeral = op.type !== OpCode.createContainer && op.type !== OpCode.createTTL && isEphemeralMode(flags);
+    if (ephemeral && !this.sessions.has(txn.sessionId)) fail(ErrorCode.SESSIONEXPIRED);
     let path = op.path;
     const lastSlash = path ? path.lastIndexOf('/') : -1;
     if (lastSlash < 0 || path.includes('\u0000')) fail(ErrorCode.BADARGUMENTS);
@@ -431,9 +440,9 @@ export class DataTree {
     if (parent.isEphemeral) fail(ErrorCode.NOCHILDRENFOREPHEMERALS);
 
     let owner = 0n;
-    if (isContainerMode(flags)) owner = CONTAINER_EPHEMERAL_OWNER;
-    else if (isTTLMode(flags)) owner = TTL_OWNER_MASK | BigInt(ttl);
-    else if (isEphemeralMode(flags)) owner = txn.sessionId;
+    if (op.type === OpCode.createContainer) owner = CONTAINER_EPHEMERAL_OWNER;
+    else if (op.type === OpCode.createTTL) owner = TTL_OWNER_MASK | BigInt(ttl);
+    else if (ephemeral) owner = txn.sessionId;
     const node = new ZNode(Buffer.from(op.data), acl, txn.zxid, txn.time, owner);
     const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
     const prevParent = { cversion: parent.cversion, pzxid: parent.pzxid };
@@ -490,5 +499,7 @@ export class DataTree {
 }
 
 function multiResult(type: number, response: ResponseBody | undefined): MultiResult {
-  return { type, ...(response as object) } as MultiResult;
+  // ZooKeeper reports container and TTL creates in a multi as create2 results.
+  const shown = type === OpCode.createContainer || type === OpCode.createTTL ? OpCode.create2 : type;
+  return { type: shown, ...(response as object) } as MultiResult;
 }

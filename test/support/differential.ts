@@ -112,7 +112,9 @@ export class Target {
       await old.close();
       this.clients[i] = await this.newSession();
       this.seen[i] = 0;
-      return { renewed: true, events: await this.drainEvents() };
+      // ZooKeeper deletes a closed session's ephemerals in hash-set order: only the set of events counts.
+      const events = (await this.drainEvents()) as string[][];
+      return { renewed: true, events: events.map((e) => [...e].sort()) };
     }
     const rel = old.lastZxid;
     await old.destroy();
@@ -164,8 +166,8 @@ export async function runSeed(
   let index = 0;
   try {
     for (const step of generate(seed, count)) {
-      const ra = await a.run(step);
-      const rb = await b.run(step);
+      const ra = await a.run(step).catch((e: Error) => ({ failed: e.message }));
+      const rb = await b.run(step).catch((e: Error) => ({ failed: e.message }));
       const ja = JSON.stringify(ra);
       const jb = JSON.stringify(rb);
       if (ja !== jb) {

@@ -70,20 +70,21 @@ function createOp(rng: Rng): MultiOp {
     [1, 'ttl'],
   ]);
   const p = rng.chance(0.05) && kind !== 'container' ? validPath(rng) + '/' : path(rng);
-  if (kind === 'container') return { type: OpCode.createContainer, path: p, data: data(rng), acl: acl(rng), flags: CreateMode.CONTAINER };
+  if (kind === 'container') {
+    const flags = rng.pick([CreateMode.CONTAINER, CreateMode.CONTAINER, CreateMode.PERSISTENT, CreateMode.PERSISTENT_SEQUENTIAL]);
+    return { type: OpCode.createContainer, path: p, data: data(rng), acl: acl(rng), flags };
+  }
   if (kind === 'ttl') {
-    return {
-      type: OpCode.createTTL,
-      path: p,
-      data: data(rng),
-      acl: acl(rng),
-      flags: rng.pick([CreateMode.PERSISTENT_WITH_TTL, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL, CreateMode.PERSISTENT]),
-      ttl: rng.pick([60_000, 0, -5]),
-    };
+    const flags = rng.pick([CreateMode.PERSISTENT_WITH_TTL, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL, CreateMode.PERSISTENT]);
+    // A negative TTL with a mode that has none makes Apache ZooKeeper 3.8 exit: not sent to it.
+    const ttl = flags === CreateMode.PERSISTENT ? rng.pick([60_000, 0]) : rng.pick([60_000, 0, -5]);
+    return { type: OpCode.createTTL, path: p, data: data(rng), acl: acl(rng), flags, ttl };
   }
   const flags = rng.weighted([
     [5, CreateMode.PERSISTENT],
     [3, CreateMode.EPHEMERAL],
+    [1, CreateMode.CONTAINER],
+    [1, CreateMode.PERSISTENT_WITH_TTL],
     [2, CreateMode.PERSISTENT_SEQUENTIAL],
     [2, CreateMode.EPHEMERAL_SEQUENTIAL],
     [1, 9],
