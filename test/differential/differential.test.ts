@@ -10,7 +10,7 @@ import { runSeed, Target } from '../support/differential.js';
 import { skipWithoutZooKeeper, startZooKeeper, type RunningZooKeeper } from '../support/zookeeper.js';
 
 const skip = skipWithoutZooKeeper();
-const seeds = process.env.DIFF_SEED ? [Number(process.env.DIFF_SEED)] : Array.from({ length: Number(process.env.DIFF_SEEDS ?? 12) }, (_, i) => 1000 + i);
+const seeds = process.env.DIFF_SEED ? [Number(process.env.DIFF_SEED)] : Array.from({ length: Number(process.env.DIFF_SEEDS ?? 20) }, (_, i) => Number(process.env.DIFF_FIRST_SEED ?? 1000) + i);
 const opsPerSeed = Number(process.env.DIFF_OPS ?? 300);
 
 let zk: RunningZooKeeper;
