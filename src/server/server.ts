@@ -207,8 +207,13 @@ export class ZooServer implements FourLetterSource {
         if (conn.state === 'connecting') this.onConnect(conn, frame);
         else this.onRequest(conn, frame);
       } catch (e) {
-        if (!(e instanceof DecodeError)) throw e;
-        this.closeConnection(conn, `malformed ${conn.state === 'connecting' ? 'ConnectRequest' : 'request'}: ${e.message}`);
+        if (e instanceof DecodeError) {
+          this.closeConnection(conn, `malformed ${conn.state === 'connecting' ? 'ConnectRequest' : 'request'}: ${e.message}`);
+        } else {
+          // A fault of the server's own: it costs this connection, never the process or other sessions.
+          this.log.error('request failed', { remote: conn.remote, error: e instanceof Error ? e.stack : String(e) });
+          this.closeConnection(conn, 'internal error');
+        }
         return;
       }
     }
