@@ -21,6 +21,8 @@ export interface ZooKeeperOptions {
   superDigest?: string;
   /** Extra JVM flags (heap size for benchmarks, say). */
   jvmArgs?: string[];
+  /** 'test' (default) starts fast with a small JIT; 'server' runs as in production, for benchmarks. */
+  tuning?: 'test' | 'server';
 }
 
 export interface RunningZooKeeper {
@@ -49,10 +51,12 @@ function classpath(): string {
   return jars.map((j) => join(JAVA_DIR, j)).join(':');
 }
 
-export function javaCommand(mainClass: string, args: string[], jvmArgs: string[] = []): { cmd: string; args: string[] } {
+const FAST_START = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto'];
+
+export function javaCommand(mainClass: string, args: string[], jvmArgs: string[] = [], tuning: 'test' | 'server' = 'test'): { cmd: string; args: string[] } {
   return {
     cmd: 'java',
-    args: ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto', ...jvmArgs, '-cp', classpath(), mainClass, ...args],
+    args: [...(tuning === 'test' ? FAST_START : []), ...jvmArgs, '-cp', classpath(), mainClass, ...args],
   };
 }
 
@@ -93,7 +97,7 @@ export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<Runni
     ...(opts.superDigest ? [`-Dzookeeper.DigestAuthenticationProvider.superDigest=${opts.superDigest}`] : []),
     ...(opts.jvmArgs ?? ['-Xmx512m']),
   ];
-  const { cmd, args } = javaCommand('org.apache.zookeeper.server.ZooKeeperServerMain', [join(dir, 'zoo.cfg')], jvm);
+  const { cmd, args } = javaCommand('org.apache.zookeeper.server.ZooKeeperServerMain', [join(dir, 'zoo.cfg')], jvm, opts.tuning);
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c) => {
