@@ -4,6 +4,7 @@
  * not pay for the shell or the gossip layer.
  */
 import { parseArgs } from 'node:util';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { VERSION } from '../server/four-letter.js';
 
@@ -65,6 +66,8 @@ async function start(args: string[]): Promise<number> {
     dataDir: values['data-dir'],
     tickTime: num(values['tick-time'], 'tick-time'),
   });
+  // The data directory exists from the start, though the in-memory commit writes nothing to it yet.
+  mkdirSync(resolve(config.dataDir), { recursive: true });
   const server = await startServer({ config, logger });
   process.stdout.write(
     `pulsekeeper ${VERSION} listening on ${server.connectionString} (data: ${resolve(config.dataDir)})\n` +
