@@ -36,6 +36,8 @@ export class Connection {
   paused = false;
   /** First bytes of a new connection, until four have arrived (a four-letter word or a frame length). */
   head: Buffer | undefined;
+  /** Closes a connection that does not send its ConnectRequest in time; cleared once it does. */
+  connectDeadline: NodeJS.Timeout | undefined;
   readonly remoteAddress: string;
   readonly remote: string;
   // Statistics for the four-letter words.
@@ -47,7 +49,11 @@ export class Connection {
   lastZxid = 0;
   lastResponseAt = 0;
   lastLatency = 0;
-  latency: LatencyStats & { count: number; total: number } = { min: 0, avg: 0, max: 0, count: 0, total: 0 };
+  // Latency statistics as plain fields: one object less per connection.
+  private latMin = 0;
+  private latMax = 0;
+  private latCount = 0;
+  private latTotal = 0;
 
   constructor(
     readonly id: number,
@@ -67,20 +73,22 @@ export class Connection {
   }
 
   recordLatency(ms: number): void {
-    const l = this.latency;
     const v = Math.round(ms);
     this.lastLatency = v;
-    l.min = l.count === 0 ? v : Math.min(l.min, v);
-    l.max = Math.max(l.max, v);
-    l.count++;
-    l.total += v;
-    l.avg = l.total / l.count;
+    this.latMin = this.latCount === 0 ? v : Math.min(this.latMin, v);
+    this.latMax = Math.max(this.latMax, v);
+    this.latCount++;
+    this.latTotal += v;
+  }
+
+  get latency(): LatencyStats {
+    return { min: this.latMin, max: this.latMax, avg: this.latCount ? this.latTotal / this.latCount : 0 };
   }
 
   resetStats(): void {
     this.received = 0;
     this.sent = 0;
-    this.latency = { min: 0, avg: 0, max: 0, count: 0, total: 0 };
+    this.latMin = this.latMax = this.latCount = this.latTotal = 0;
   }
 
   info(): ConnectionInfo {

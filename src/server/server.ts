@@ -158,19 +158,42 @@ export class ZooServer implements FourLetterSource {
     }
     this.perIp.set(ip, count);
     this.conns.set(conn.id, conn);
-    conn.auth.push({ scheme: 'ip', id: ip });
+    conn.auth.push(this.ipAuth(ip));
     // A connection must introduce itself within the longest session timeout.
-    const connectDeadline = setTimeout(() => {
+    conn.connectDeadline = setTimeout(() => {
       if (conn.state === 'new' || conn.state === 'connecting') this.closeConnection(conn, 'no ConnectRequest in time');
     }, this.config.maxSessionTimeout);
-    connectDeadline.unref();
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('drain', () => this.maybeResume(conn));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(connectDeadline);
-      this.onClosed(conn);
-    });
+    conn.connectDeadline.unref();
+    // Shared handlers find their connection on the socket: no closures per connection.
+    (socket as SocketWithConn)[CONN] = conn;
+    socket.on('data', this.handlers.data);
+    socket.on('drain', this.handlers.drain);
+    socket.on('error', ignore);
+    socket.on('close', this.handlers.close);
+  }
+
+  /** Socket listeners shared by every connection; node calls them with the socket as `this`. */
+  private readonly handlers = ((server: ZooServer) => ({
+    data(this: SocketWithConn, chunk: Buffer) {
+      server.onData(this[CONN], chunk);
+    },
+    drain(this: SocketWithConn) {
+      server.maybeResume(this[CONN]);
+    },
+    close(this: SocketWithConn) {
+      server.onClosed(this[CONN]);
+    },
+  }))(this);
+
+  /** One shared ip identity per client address (connections do not change it). */
+  private readonly ipAuths = new Map<string, AuthId>();
+  private ipAuth(ip: string): AuthId {
+    let a = this.ipAuths.get(ip);
+    if (!a) {
+      if (this.ipAuths.size > 10_000) this.ipAuths.clear();
+      this.ipAuths.set(ip, (a = { scheme: 'ip', id: ip }));
+    }
+    return a;
   }
 
   private onData(conn: Connection, chunk: Buffer): void {
@@ -233,6 +256,8 @@ export class ZooServer implements FourLetterSource {
     }
     const timeoutMs = negotiateTimeout(req.timeOut, this.config.minSessionTimeout, this.config.maxSessionTimeout);
     conn.state = 'open';
+    clearTimeout(conn.connectDeadline);
+    conn.connectDeadline = undefined;
     if (req.sessionId === 0n) {
       const id = this.ids.nextId();
       conn.sessionId = id;
@@ -282,7 +307,7 @@ export class ZooServer implements FourLetterSource {
       return;
     }
     if (type === OpCode.ping) {
-      this.reply(conn, this.newSlot(conn, now), Xid.ping, 0, type);
+      this.newSlot(conn, now).reply = this.pingReply();
       return;
     }
     if (!KNOWN_OPS.has(type)) {
@@ -340,6 +365,17 @@ export class ZooServer implements FourLetterSource {
         if (conn.slots.length === 1) this.runRead(conn, slot, xid, body);
         else slot.run = () => this.runRead(conn, slot, xid, body);
     }
+  }
+
+  /** Ping replies differ only by zxid: one shared frame per zxid saves an encoding per heartbeat. */
+  private pingFrame: Buffer | undefined;
+  private pingZxid = -1;
+  private pingReply(): Buffer {
+    if (this.pingZxid !== this.tree.lastZxid || !this.pingFrame) {
+      this.pingZxid = this.tree.lastZxid;
+      this.pingFrame = encodeReply(Xid.ping, this.pingZxid, 0, OpCode.ping);
+    }
+    return this.pingFrame;
   }
 
   private newSlot(conn: Connection, now: number): Slot {
@@ -580,6 +616,7 @@ export class ZooServer implements FourLetterSource {
   private onClosed(conn: Connection): void {
     if (conn.state === 'closed') return;
     conn.state = 'closed';
+    clearTimeout(conn.connectDeadline);
     this.conns.delete(conn.id);
     this.dirty.delete(conn);
     this.watches.removeWatcher(conn.id);
@@ -665,6 +702,10 @@ export class ZooServer implements FourLetterSource {
     this.lat = { min: 0, max: 0, total: 0, count: 0 };
   }
 }
+
+const CONN = Symbol('connection');
+type SocketWithConn = net.Socket & { [CONN]: Connection };
+const ignore = () => {};
 
 const KNOWN_OPS = new Set<number>([
   OpCode.create, OpCode.delete, OpCode.exists, OpCode.getData, OpCode.setData, OpCode.getACL, OpCode.setACL,
