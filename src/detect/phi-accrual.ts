@@ -102,6 +102,11 @@ export class PhiAccrualDetector implements FailureDetector {
 /** phi for a silence of `elapsed` ms given the inter-arrival mean and standard deviation. */
 export function phiOf(elapsed: number, mean: number, stdDeviation: number): number {
   const y = (elapsed - mean) / stdDeviation;
-  const e = Math.exp(-y * (1.5976 + 0.070566 * y * y));
-  return elapsed > mean ? -Math.log10(e / (1 + e)) : -Math.log10(1 - 1 / (1 + e));
+  const logE = -y * (1.5976 + 0.070566 * y * y);
+  if (elapsed > mean) {
+    // -log10(e / (1 + e)) in log space, so a long silence gives a large phi, not Infinity.
+    return -logE / Math.LN10 + Math.log10(1 + Math.exp(logE));
+  }
+  const e = Math.exp(logE);
+  return -Math.log10(1 - 1 / (1 + e));
 }
