@@ -13,6 +13,8 @@ const USAGE = `usage: pulsekeeper <command> [options]
 commands:
   start [--config FILE] [--port N] [--host ADDR] [--data-dir DIR] [--tick-time MS]
         run a single-node server (defaults: 127.0.0.1:2181, data under ./data)
+  membership --bind HOST:PORT [--seeds HOST:PORT,...] [--key FILE] [--id NAME]
+        run a gossip (SWIM) member and print the live view as it changes
   version
 `;
 
@@ -21,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(rest);
+    case 'membership': {
+      const { membershipCommand } = await import('../membership/cli.js');
+      return membershipCommand(rest);
+    }
     case 'version':
     case '--version':
       console.log(VERSION);
