@@ -55,19 +55,32 @@ export class GossipMembership implements MembershipView {
     private readonly log: Logger,
   ) {}
 
+  /** Binds UDP and TCP to the same port; with port 0, tries again when TCP finds the UDP port taken. */
+  private static async bind(host: string, port: number): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(port, host, () => resolve());
+      });
+      const bound = udp.address().port;
+      const tcp = createServer();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          tcp.once('error', reject);
+          tcp.listen(bound, host, () => resolve());
+        });
+        return { udp, tcp, port: bound };
+      } catch (e) {
+        udp.close();
+        if (port !== 0 || attempt >= 20 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      }
+    }
+  }
+
   static async start(opts: GossipOptions): Promise<GossipMembership> {
     const { host, port } = splitAddress(opts.bind);
-    const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(port, host, () => resolve());
-    });
-    const boundPort = udp.address().port;
-    const tcp = createServer();
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(boundPort, host, () => resolve());
-    });
+    const { udp, tcp, port: boundPort } = await GossipMembership.bind(host, port);
     const address = `${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
     const config = { ...PULSEKEEPER_DEFAULTS, ...opts.config };
     // Seconds since the epoch as the starting incarnation: a restarted member comes back above its old one.

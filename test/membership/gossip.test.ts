@@ -67,3 +67,12 @@ test('a member without the cluster key cannot join; its packets are dropped and 
   assert.ok(a.stats.droppedAuth > 0);
   void b;
 });
+
+test('createMembership picks gossip or a coordinated view by configuration', async () => {
+  const { createMembership } = await import('../../src/membership/index.js');
+  const g = await createMembership({ kind: 'gossip', bind: '127.0.0.1:0', id: 'solo' });
+  started.push(g as GossipMembership);
+  assert.deepEqual(g.members().map((m) => m.id), ['solo']);
+  const fake = { members: () => [], on() { return this; }, off() { return this; }, close: async () => {} };
+  assert.equal(await createMembership({ kind: 'coordinated', create: async () => fake }), fake);
+});
