@@ -15,6 +15,8 @@ commands:
         run a single-node server (defaults: 127.0.0.1:2181, data under ./data)
   membership --bind HOST:PORT [--seeds HOST:PORT,...] [--key FILE] [--id NAME]
         run a gossip (SWIM) member and print the live view as it changes
+  shell [HOST:PORT[,HOST:PORT...][/chroot]] [-c "cmd; cmd"]
+        an interactive shell with the zkCli commands (history, tab completion of paths)
   version
 `;
 
@@ -26,6 +28,10 @@ async function main(argv: string[]): Promise<number> {
     case 'membership': {
       const { membershipCommand } = await import('../membership/cli.js');
       return membershipCommand(rest);
+    }
+    case 'shell': {
+      const { shellCommand } = await import('../shell/shell.js');
+      return shellCommand(rest);
     }
     case 'version':
     case '--version':
