@@ -34,7 +34,7 @@ import { WatchManager, type Notification } from '../watch/watch-manager.js';
 import type { ServerConfig } from './config.js';
 import { Connection, type Slot } from './connection.js';
 import { answerFourLetterWord, fourLetterWord, hex, type FourLetterSource } from './four-letter.js';
-import { SessionIds } from './session-ids.js';
+import { passwordMatches, SessionIds } from './session-ids.js';
 
 export type Proposal = Omit<Txn, 'zxid'>;
 
@@ -263,13 +263,14 @@ export class ZooServer implements FourLetterSource {
       conn.sessionId = id;
       conn.timeoutMs = timeoutMs;
       this.committer.propose(
-        { time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs } },
+        { time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs, password: this.ids.newPassword() } },
         { kind: 'create-session', conn, timeoutMs, withReadOnly } satisfies Ref,
       );
       return;
     }
     const id = req.sessionId;
-    if (!this.tracker.has(id) || !this.ids.checkPassword(id, req.passwd)) {
+    const session = this.tree.sessions.get(id);
+    if (!session || !this.tracker.has(id) || !passwordMatches(session.password, req.passwd)) {
       this.log.info('reattach refused: session expired or password wrong', { sessionId: hex(id), remote: conn.remote });
       conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: NO_PASSWORD, readOnly: false }, withReadOnly));
       conn.state = 'closing';
@@ -284,7 +285,7 @@ export class ZooServer implements FourLetterSource {
     }
     this.tracker.add(id, timeoutMs, this.clock.now());
     this.attach(conn, id, timeoutMs);
-    conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: this.ids.password(id), readOnly: false }, withReadOnly));
+    conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: session.password, readOnly: false }, withReadOnly));
   }
 
   private attach(conn: Connection, id: bigint, timeoutMs: number): void {
@@ -491,7 +492,7 @@ export class ZooServer implements FourLetterSource {
         this.attach(conn, txn.sessionId, timeoutMs);
         conn.send(
           encodeConnectResponse(
-            { protocolVersion: 0, timeOut: timeoutMs, sessionId: txn.sessionId, passwd: this.ids.password(txn.sessionId), readOnly: false },
+            { protocolVersion: 0, timeOut: timeoutMs, sessionId: txn.sessionId, passwd: this.tree.sessions.get(txn.sessionId)!.password, readOnly: false },
             withReadOnly,
           ),
         );

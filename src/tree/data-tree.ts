@@ -42,6 +42,11 @@ export interface ReadResult {
   response?: ResponseBody;
 }
 
+export interface SessionInfo {
+  timeoutMs: number;
+  password: Buffer;
+}
+
 export interface ReadContext {
   sessionId: bigint;
   auth: readonly AuthId[];
@@ -126,8 +131,8 @@ export interface DataTreeOptions {
 export class DataTree {
   private readonly nodes = new Map<string, ZNode>();
   private readonly ephemerals = new Map<bigint, Set<string>>();
-  /** Sessions created and not yet closed, with their timeouts. */
-  readonly sessions = new Map<bigint, number>();
+  /** Sessions created and not yet closed, with their timeouts and passwords. */
+  readonly sessions = new Map<bigint, SessionInfo>();
   lastZxid = 0;
   private dataBytes = 0;
   extendedTypesEnabled: boolean;
@@ -272,7 +277,7 @@ export class DataTree {
     const body = txn.body;
     switch (body.type) {
       case OpCode.createSession:
-        this.sessions.set(txn.sessionId, body.timeoutMs);
+        this.sessions.set(txn.sessionId, { timeoutMs: body.timeoutMs, password: body.password });
         return { err: 0, events };
       case OpCode.closeSession:
         this.closeSession(txn, events);

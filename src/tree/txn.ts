@@ -19,6 +19,8 @@ import type {
 export interface CreateSessionBody {
   type: typeof OpCode.createSession;
   timeoutMs: number;
+  /** Chosen by the member that created the session; every member checks reattaches against it. */
+  password: Buffer;
 }
 export interface CloseSessionBody {
   type: typeof OpCode.closeSession;

@@ -16,8 +16,8 @@ function harness(extendedTypesEnabled = true) {
   const create = (path: string, flags: number = CreateMode.PERSISTENT, data = '', sessionId = 1n) =>
     apply({ type: OpCode.create2, path, data: Buffer.from(data), acl: OPEN, flags }, sessionId);
   const stat = (path: string) => (tree.read({ type: OpCode.exists, path, watch: false }, { sessionId: 1n, auth: [] }).response as { stat: Stat } | undefined)?.stat;
-  apply({ type: OpCode.createSession, timeoutMs: 1000 }, 1n);
-  apply({ type: OpCode.createSession, timeoutMs: 1000 }, 2n);
+  apply({ type: OpCode.createSession, timeoutMs: 1000, password: Buffer.alloc(16) }, 1n);
+  apply({ type: OpCode.createSession, timeoutMs: 1000, password: Buffer.alloc(16) }, 2n);
   return { tree, apply, create, stat, zxid: () => zxid };
 }
 
