@@ -2,14 +2,41 @@
  * The commit step of the write path (prepare -> commit -> apply).
  *
  * A committer orders proposed transactions, gives each its zxid and hands every
- * committed transaction back, in log order, to the applier the server installed.
- * The applier is called for all committed transactions, including ones proposed
- * elsewhere (a replicated log delivers other members' writes too); `ref` is the
- * proposer's local handle and is undefined for transactions it did not propose here.
+ * committed transaction back, in log order, to the server it is attached to. The
+ * server is handed all committed transactions, including ones proposed on other
+ * members (a replicated log delivers their writes too); `ref` is the proposer's local
+ * handle and is undefined for transactions it did not propose here.
  */
+
+/**
+ * What this member may do for clients:
+ * - standalone: the only member; it owns session expiry;
+ * - leader: orders writes for the ensemble and owns session expiry;
+ * - follower / observer: serves reads, forwards writes and session touches to the leader;
+ * - leaderless: lost its leader a moment ago; keeps its connections but takes no writes;
+ * - read-only: cut off from the quorum for a while; serves only read-only sessions.
+ */
+export type ServingRole = 'standalone' | 'leader' | 'follower' | 'observer' | 'leaderless' | 'read-only';
+
+export interface CommitTarget<P extends object> {
+  /** A committed transaction, in log order. */
+  apply(txn: P & { zxid: number }, ref: unknown): void;
+  /** A proposal made here whose outcome this member will not learn (its leader changed or it was dropped). */
+  abandon(ref: unknown, reason: string): void;
+  /** This member's role changed. */
+  roleChanged(role: ServingRole): void;
+}
+
 export interface Committer<P extends object> {
-  propose(txn: P, ref: unknown): void;
-  onCommit(apply: (txn: P & { zxid: number }, ref: unknown) => void): void;
+  attach(target: CommitTarget<P>): void;
+  /** False when the proposal is refused at once (no leader to order it); nothing is applied then. */
+  propose(txn: P, ref: unknown): boolean;
+  /**
+   * ZooKeeper's sync: calls done(true) once this member has applied everything the
+   * ensemble had committed when sync was called; done(false) if it cannot find out.
+   */
+  sync(done: (ok: boolean) => void): void;
+  readonly role: ServingRole;
   /** Zxid of the last committed transaction. */
   readonly lastZxid: number;
   close(): Promise<void>;
@@ -17,11 +44,13 @@ export interface Committer<P extends object> {
 
 /**
  * Commits in memory, synchronously: the transaction is applied before propose()
- * returns. Nothing is durable; a restart loses the data tree.
+ * returns. Nothing is durable; a restart loses the data tree. For embedded use
+ * (an application's tests) and as the reference the replicated log is compared with.
  */
 export class MemoryCommitter<P extends object> implements Committer<P> {
-  private apply: ((txn: P & { zxid: number }, ref: unknown) => void) | undefined;
+  private target: CommitTarget<P> | undefined;
   private zxid: number;
+  readonly role: ServingRole = 'standalone';
 
   constructor(startZxid = 0) {
     this.zxid = startZxid;
@@ -31,15 +60,21 @@ export class MemoryCommitter<P extends object> implements Committer<P> {
     return this.zxid;
   }
 
-  onCommit(apply: (txn: P & { zxid: number }, ref: unknown) => void): void {
-    this.apply = apply;
+  attach(target: CommitTarget<P>): void {
+    this.target = target;
+    target.roleChanged(this.role);
   }
 
-  propose(txn: P, ref: unknown): void {
-    if (!this.apply) throw new Error('committer has no applier');
+  propose(txn: P, ref: unknown): boolean {
+    if (!this.target) throw new Error('committer is not attached');
     const committed = txn as P & { zxid: number };
     committed.zxid = ++this.zxid;
-    this.apply(committed, ref);
+    this.target.apply(committed, ref);
+    return true;
+  }
+
+  sync(done: (ok: boolean) => void): void {
+    done(true);
   }
 
   async close(): Promise<void> {}

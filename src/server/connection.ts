@@ -27,6 +27,8 @@ export class Connection {
   state: ConnectionState = 'new';
   sessionId: bigint | undefined;
   timeoutMs = 0;
+  /** A read-only session (served while this member is cut off from the quorum): no writes. */
+  readOnly = false;
   /** Authenticated identities (ip from the address, digest from auth packets). */
   auth: { scheme: string; id: string }[] = [];
   readonly decoder: FrameDecoder;

@@ -9,7 +9,7 @@
  */
 import * as net from 'node:net';
 import { authenticate, checkPerm, clientInfo, type AuthId } from '../acl/acl.js';
-import { MemoryCommitter, type Committer } from '../pipeline/committer.js';
+import { MemoryCommitter, type Committer, type CommitTarget, type ServingRole } from '../pipeline/committer.js';
 import { normaliseMultiOps } from '../pipeline/prepare.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { DecodeError, JuteReader } from '../protocol/jute.js';
@@ -41,6 +41,7 @@ export type Proposal = Omit<Txn, 'zxid'>;
 /** What a committed transaction proposed here must do when it is applied. */
 type Ref =
   | { kind: 'request'; conn: Connection; slot: Slot; xid: number; type: number }
+  | { kind: 'sync'; conn: Connection }
   | { kind: 'create-session'; conn: Connection; timeoutMs: number; withReadOnly: boolean }
   | { kind: 'close-session'; conn: Connection; slot: Slot; xid: number }
   | { kind: 'expire' }
@@ -51,6 +52,8 @@ export interface ServerOptions {
   logger?: Logger;
   clock?: Clock;
   committer?: Committer<Proposal>;
+  /** The state to start from (a recovered snapshot); an empty tree by default. */
+  tree?: DataTree;
 }
 
 /** Writes buffered per connection before the server stops reading from it. */
@@ -58,7 +61,7 @@ const MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
 const NO_PASSWORD = Buffer.alloc(16);
 const SUPER_AUTH: AuthId[] = [{ scheme: 'super', id: '' }];
 
-export class ZooServer implements FourLetterSource {
+export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   readonly tree: DataTree;
   readonly watches = new WatchManager();
   readonly tracker: SessionTracker;
@@ -81,8 +84,9 @@ export class ZooServer implements FourLetterSource {
   sent = 0;
   expiredSessions = 0;
   private lat = { min: 0, max: 0, total: 0, count: 0 };
-  readonly mode = 'standalone';
-  readonly readOnly = false;
+  role: ServingRole = 'leaderless';
+  /** Sessions touched here since the leader last heard of them (followers and observers only). */
+  private touched = new Set<bigint>();
 
   constructor(
     readonly config: ServerConfig,
@@ -90,11 +94,77 @@ export class ZooServer implements FourLetterSource {
   ) {
     this.log = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? monotonicClock;
-    this.tree = new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
+    this.tree = opts.tree ?? new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
     this.tracker = new SessionTracker(config.tickTime, this.clock.now());
+    for (const [id, s] of this.tree.sessions) this.tracker.add(id, s.timeoutMs, this.clock.now());
     this.ids = new SessionIds(config.serverId);
     this.committer = opts.committer ?? new MemoryCommitter<Proposal>();
-    this.committer.onCommit((txn, ref) => this.applyCommitted(txn as Txn, ref as Ref | undefined));
+    this.committer.attach(this);
+  }
+
+  /** ZooKeeper's name for this member's part, as srvr and mntr show it. */
+  get mode(): string {
+    return this.role;
+  }
+
+  get readOnly(): boolean {
+    return this.role === 'read-only';
+  }
+
+  /** Whether this member expires sessions: only the one that orders writes does. */
+  private get ownsExpiry(): boolean {
+    return this.role === 'leader' || this.role === 'standalone';
+  }
+
+  // ---- what the committer calls -------------------------------------------------
+
+  apply(txn: Proposal & { zxid: number }, ref: unknown): void {
+    this.applyCommitted(txn as Txn, ref as Ref | undefined);
+  }
+
+  abandon(ref: unknown, reason: string): void {
+    const r = ref as Ref;
+    // The client cannot be told whether its write happened: a lost connection says exactly that.
+    if ('conn' in r) this.closeConnection(r.conn, reason);
+  }
+
+  roleChanged(role: ServingRole): void {
+    const before = this.role;
+    if (role === before) return;
+    this.role = role;
+    this.log.info('role changed', { from: before, to: role });
+    if (role === 'leader' || role === 'standalone') {
+      // Touches of the last moments went to the old leader: nobody is expired for that.
+      this.tracker.renewAll(this.clock.now());
+      this.touched.clear();
+    }
+    if (role === 'read-only' || before === 'read-only') {
+      // Read-write sessions cannot go on without the quorum, and read-only ones end when it is back:
+      // either way their clients look for a member that can serve them.
+      for (const conn of [...this.conns.values()]) {
+        if (conn.sessionId !== undefined || conn.state === 'connecting') this.closeConnection(conn, role === 'read-only' ? 'cut off from the quorum' : 'quorum regained');
+      }
+    }
+  }
+
+  /** Sessions touched here since the last call, for the leader (followers and observers). */
+  drainTouches(): bigint[] {
+    if (this.touched.size === 0) return [];
+    const ids = [...this.touched];
+    this.touched.clear();
+    return ids;
+  }
+
+  /** Session touches a follower or observer passed on (leader only). */
+  touchSessions(ids: Iterable<bigint>): void {
+    const now = this.clock.now();
+    for (const id of ids) this.tracker.touch(id, now);
+  }
+
+  /** Hands a write to the committer; a refused one costs the client its connection, as ZooKeeper does when it cannot serve. */
+  private propose(txn: Proposal, ref: Ref): void {
+    if (this.committer.propose(txn, ref)) return;
+    if ('conn' in ref) this.closeConnection(ref.conn, 'no leader to order writes');
   }
 
   /** Starts the expiry sweep and the container/TTL cleaner. */
@@ -106,7 +176,8 @@ export class ZooServer implements FourLetterSource {
 
   private scheduleTick(): void {
     if (this.closed) return;
-    const delay = Math.max(0, this.tracker.nextTickAt() - this.clock.now());
+    // Only the member that owns expiry sweeps; the others look again a tick later.
+    const delay = this.ownsExpiry ? Math.max(0, this.tracker.nextTickAt() - this.clock.now()) : this.config.tickTime;
     this.tickTimer = setTimeout(() => {
       this.expireSessions();
       this.scheduleTick();
@@ -116,6 +187,7 @@ export class ZooServer implements FourLetterSource {
 
   /** Expires every session whose deadline has passed: one closeSession transaction each. */
   expireSessions(): void {
+    if (!this.ownsExpiry) return;
     for (const e of this.tracker.tick(this.clock.now())) {
       this.expiredSessions++;
       this.log.info('session expired', {
@@ -123,19 +195,15 @@ export class ZooServer implements FourLetterSource {
         timeoutMs: e.timeoutMs,
         sinceLastHeardMs: Math.round(e.sinceLastHeardMs),
       });
-      this.committer.propose({ time: Date.now(), sessionId: e.id, auth: SUPER_AUTH, body: { type: OpCode.closeSession } }, {
-        kind: 'expire',
-      } satisfies Ref);
+      this.propose({ time: Date.now(), sessionId: e.id, auth: SUPER_AUTH, body: { type: OpCode.closeSession } }, { kind: 'expire' });
     }
     this.flushAll();
   }
 
   private cleanContainers(): void {
+    if (!this.ownsExpiry) return;
     for (const path of this.tree.deletionCandidates(Date.now())) {
-      this.committer.propose(
-        { time: Date.now(), sessionId: 0n, auth: SUPER_AUTH, body: { type: OpCode.deleteContainer, path, version: -1 } },
-        { kind: 'internal' } satisfies Ref,
-      );
+      this.propose({ time: Date.now(), sessionId: 0n, auth: SUPER_AUTH, body: { type: OpCode.deleteContainer, path, version: -1 } }, { kind: 'internal' });
     }
     this.flushAll();
   }
@@ -254,17 +322,31 @@ export class ZooServer implements FourLetterSource {
       this.closeConnection(conn, `client has seen zxid ${hex(req.lastZxidSeen)}, ahead of this server's ${hex(this.tree.lastZxid)}`);
       return;
     }
-    const timeoutMs = negotiateTimeout(req.timeOut, this.config.minSessionTimeout, this.config.maxSessionTimeout);
+    // A member without a quorum serves only clients that asked for read-only sessions (ZooKeeper's readonlymode).
+    const readOnly = this.role === 'read-only';
+    if (this.role === 'leaderless' || (readOnly && !req.readOnly)) {
+      this.closeConnection(conn, readOnly ? 'read-only member refuses a read-write client' : 'not serving: no leader');
+      return;
+    }
+    let timeoutMs = negotiateTimeout(req.timeOut, this.config.minSessionTimeout, this.config.maxSessionTimeout);
     conn.state = 'open';
     clearTimeout(conn.connectDeadline);
     conn.connectDeadline = undefined;
+    conn.readOnly = readOnly;
     if (req.sessionId === 0n) {
       const id = this.ids.nextId();
+      const password = this.ids.newPassword();
+      if (readOnly) {
+        // A read-only session is this member's alone: never replicated, it ends with its connection.
+        this.attach(conn, id, timeoutMs);
+        conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: password, readOnly: true }, withReadOnly));
+        return;
+      }
       conn.sessionId = id;
       conn.timeoutMs = timeoutMs;
-      this.committer.propose(
-        { time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs, password: this.ids.newPassword() } },
-        { kind: 'create-session', conn, timeoutMs, withReadOnly } satisfies Ref,
+      this.propose(
+        { time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs, password } },
+        { kind: 'create-session', conn, timeoutMs, withReadOnly },
       );
       return;
     }
@@ -283,9 +365,15 @@ export class ZooServer implements FourLetterSource {
       previous.sessionId = undefined;
       this.closeConnection(previous, 'session moved to another connection');
     }
-    this.tracker.add(id, timeoutMs, this.clock.now());
+    if (this.ownsExpiry) this.tracker.add(id, timeoutMs, this.clock.now());
+    else {
+      // The leader tracks the session with the timeout it was created with; a follower cannot renegotiate it.
+      timeoutMs = session.timeoutMs;
+      this.tracker.touch(id, this.clock.now());
+      this.touched.add(id);
+    }
     this.attach(conn, id, timeoutMs);
-    conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: session.password, readOnly: false }, withReadOnly));
+    conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: session.password, readOnly }, withReadOnly));
   }
 
   private attach(conn: Connection, id: bigint, timeoutMs: number): void {
@@ -301,11 +389,15 @@ export class ZooServer implements FourLetterSource {
     const now = this.clock.now();
     conn.lastOp = opName(type).toUpperCase().slice(0, 4);
     conn.lastCxid = xid;
-    if (!this.tracker.touch(sessionId, now)) {
+    if (conn.readOnly) {
+      // A read-only member cannot reach the leader: its sessions live as long as their connections.
+    } else if (!this.tracker.touch(sessionId, now)) {
       // The session is expiring or closing: nothing more is done for it.
       this.reply(conn, this.newSlot(conn, now), xid, ErrorCode.SESSIONEXPIRED, type);
       this.closeConnection(conn, 'request on an expired session');
       return;
+    } else if (!this.ownsExpiry) {
+      this.touched.add(sessionId);
     }
     if (type === OpCode.ping) {
       this.newSlot(conn, now).reply = this.pingReply();
@@ -335,18 +427,18 @@ export class ZooServer implements FourLetterSource {
         return;
       }
       case OpCode.closeSession:
+        if (conn.readOnly) {
+          slot.closeAfter = true;
+          this.reply(conn, slot, xid, 0, type);
+          return;
+        }
         this.tracker.setClosing(sessionId);
-        this.committer.propose(
-          { time: Date.now(), sessionId, auth: conn.auth, body: { type: OpCode.closeSession } },
-          { kind: 'close-session', conn, slot, xid } satisfies Ref,
-        );
+        this.propose({ time: Date.now(), sessionId, auth: conn.auth, body: { type: OpCode.closeSession } }, { kind: 'close-session', conn, slot, xid });
         return;
       case OpCode.multi:
+        if (conn.readOnly) return this.reply(conn, slot, xid, ErrorCode.NOTREADONLY, type);
         body.ops = normaliseMultiOps(body.ops);
-        this.committer.propose(
-          { time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] },
-          { kind: 'request', conn, slot, xid, type } satisfies Ref,
-        );
+        this.propose({ time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] }, { kind: 'request', conn, slot, xid, type });
         return;
       case OpCode.create:
       case OpCode.create2:
@@ -356,10 +448,8 @@ export class ZooServer implements FourLetterSource {
       case OpCode.setData:
       case OpCode.setACL:
       case OpCode.check:
-        this.committer.propose(
-          { time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] },
-          { kind: 'request', conn, slot, xid, type } satisfies Ref,
-        );
+        if (conn.readOnly) return this.reply(conn, slot, xid, ErrorCode.NOTREADONLY, type);
+        this.propose({ time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] }, { kind: 'request', conn, slot, xid, type });
         return;
       default:
         // Everything else reads: run it now, or once this connection's earlier requests are done.
@@ -394,9 +484,16 @@ export class ZooServer implements FourLetterSource {
   private runRead(conn: Connection, slot: Slot, xid: number, body: RequestBody): undefined {
     const w = conn.id;
     switch (body.type) {
-      case OpCode.sync:
-        this.reply(conn, slot, xid, 0, body.type, { path: body.path });
+      case OpCode.sync: {
+        // Answered once this member has applied all the ensemble had committed when it asked.
+        const path = body.path;
+        this.committer.sync((ok) => {
+          if (!ok) return this.closeConnection(conn, 'sync failed: no leader');
+          this.reply(conn, slot, xid, 0, OpCode.sync, { path });
+          this.pump(conn);
+        });
         return;
+      }
       case OpCode.whoAmI:
         this.reply(conn, slot, xid, 0, body.type, { clientInfo: clientInfo(conn.auth) });
         return;

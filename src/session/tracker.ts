@@ -114,6 +114,22 @@ export class SessionTracker {
   }
 
   /**
+   * Gives every live session a fresh full timeout and restarts the sweep at now: a
+   * new leader does this so that a failover never expires sessions whose touches
+   * went to the old leader.
+   */
+  renewAll(now: number): void {
+    this.buckets.clear();
+    this.nextSweep = this.boundaryAfter(now);
+    for (const [id, e] of this.sessions) {
+      if (e.bucket < 0) continue;
+      e.bucket = -1;
+      e.lastHeardAt = now;
+      this.place(id, e, now);
+    }
+  }
+
+  /**
    * Sweeps every boundary up to now. Returns the sessions whose deadline passed,
    * each once; they stay known (and untouchable) until remove().
    */

@@ -90,3 +90,18 @@ test('timeouts are negotiated into [min, max]', () => {
   assert.equal(negotiateTimeout(10000, 4000, 40000), 10000);
   assert.equal(negotiateTimeout(99999, 4000, 40000), 40000);
 });
+
+test('renewAll gives every live session a fresh full timeout from now (a new leader after a failover)', () => {
+  const t = new SessionTracker(TICK, 0);
+  t.add(1n, 1000, 0);
+  t.add(2n, 1000, 0);
+  t.add(3n, 1000, 0);
+  t.setClosing(3n);
+  // The new leader takes over at 900, long after these sessions were last heard of (by the old leader).
+  t.renewAll(900);
+  assert.deepEqual(t.tick(1800).map((e) => e.id), [], 'nobody expires one timeout after the old deadline');
+  assert.equal(t.has(3n), false, 'a closing session stays closing');
+  const out = t.tick(1900);
+  assert.deepEqual(out.map((e) => e.id).sort(), [1n, 2n]);
+  for (const e of out) assert.equal(e.sinceLastHeardMs, 1000);
+});
