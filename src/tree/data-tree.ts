@@ -69,6 +69,8 @@ export class ZNode {
   cversion = 0;
   aversion = 0;
   ephemeralOwner: bigint;
+  /** The snapshot (by epoch) that has already saved or emitted this node; see snapshot.ts. */
+  snapshotEpoch = 0;
 
   constructor(data: Buffer, acl: ACL[], zxid: number, time: number, ephemeralOwner: bigint) {
     this.data = data;
@@ -128,14 +130,20 @@ export interface DataTreeOptions {
   extendedTypesEnabled?: boolean;
 }
 
+/** Saves a node's state before its first change while a snapshot is in progress. */
+export type PreImageSaver = (path: string, node: ZNode) => void;
+
 export class DataTree {
-  private readonly nodes = new Map<string, ZNode>();
+  private nodes = new Map<string, ZNode>();
   private readonly ephemerals = new Map<bigint, Set<string>>();
   /** Sessions created and not yet closed, with their timeouts and passwords. */
   readonly sessions = new Map<bigint, SessionInfo>();
   lastZxid = 0;
   private dataBytes = 0;
   extendedTypesEnabled: boolean;
+  /** Set only while a snapshot is in progress, so writes pay one null check otherwise. */
+  private savePreImage: PreImageSaver | null = null;
+  private snapshotEpoch = 0;
 
   constructor(opts: DataTreeOptions = {}) {
     this.extendedTypesEnabled = opts.extendedTypesEnabled ?? false;
@@ -370,6 +378,7 @@ export class DataTree {
         if (!node) return fail(ErrorCode.NONODE);
         if (!checkPerm(node.acl, Perms.WRITE, txn.auth)) fail(ErrorCode.NOAUTH);
         if (op.version !== -1 && op.version !== node.version) fail(ErrorCode.BADVERSION);
+        if (this.savePreImage !== null) this.preserve(op.path, node);
         const prev = { data: node.data, version: node.version, mzxid: node.mzxid, mtime: node.mtime };
         undo.push(() => {
           this.dataBytes += prev.data.length - node.data.length;
@@ -392,6 +401,7 @@ export class DataTree {
         if (!node) return fail(ErrorCode.NONODE);
         if (!checkPerm(node.acl, Perms.ADMIN, txn.auth)) fail(ErrorCode.NOAUTH);
         if (op.version !== -1 && op.version !== node.aversion) fail(ErrorCode.BADVERSION);
+        if (this.savePreImage !== null) this.preserve(op.path, node);
         const prev = { acl: node.acl, aversion: node.aversion };
         undo.push(() => Object.assign(node, prev));
         node.acl = acl;
@@ -449,6 +459,9 @@ export class DataTree {
     else if (op.type === OpCode.createTTL) owner = TTL_OWNER_MASK | BigInt(ttl);
     else if (ephemeral) owner = txn.sessionId;
     const node = new ZNode(Buffer.from(op.data), acl, txn.zxid, txn.time, owner);
+    // A snapshot in progress leaves out nodes created after it began.
+    node.snapshotEpoch = this.snapshotEpoch;
+    if (this.savePreImage !== null) this.preserve(parentPath, parent);
     const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
     const prevParent = { cversion: parent.cversion, pzxid: parent.pzxid };
     parent.children.add(name);
@@ -473,6 +486,10 @@ export class DataTree {
     const parentPath = parentOf(path);
     const parent = this.nodes.get(parentPath)!;
     const name = path.slice(parentPath === '/' ? 1 : parentPath.length + 1);
+    if (this.savePreImage !== null) {
+      this.preserve(parentPath, parent);
+      this.preserve(path, node);
+    }
     const prevPzxid = parent.pzxid;
     parent.children.delete(name);
     if (zxid > parent.pzxid) parent.pzxid = zxid;
@@ -487,6 +504,63 @@ export class DataTree {
       if (node.isEphemeral) this.addEphemeral(node.ephemeralOwner, path);
     });
     events.push({ type: EventType.NodeDeleted, path, acl: node.acl }, { type: EventType.NodeChildrenChanged, path: parentPath, acl: parent.acl });
+  }
+
+  // ---- snapshot support (snapshot.ts) ------------------------------------------
+
+  /**
+   * Starts copy-on-write for a snapshot: until stopCopyOnWrite(), the first change to
+   * a node whose snapshotEpoch is not the returned epoch hands the node to `save`
+   * before it changes, and marks it; nodes created meanwhile are marked at creation.
+   */
+  startCopyOnWrite(save: PreImageSaver): number {
+    if (this.savePreImage !== null) throw new Error('a snapshot of this tree is already in progress');
+    this.savePreImage = save;
+    return ++this.snapshotEpoch;
+  }
+
+  stopCopyOnWrite(): void {
+    this.savePreImage = null;
+  }
+
+  /** Every node in insertion order; the iterator sees nodes added and removed after it was made. */
+  nodeEntries(): IterableIterator<[string, ZNode]> {
+    return this.nodes.entries();
+  }
+
+  private preserve(path: string, node: ZNode): void {
+    if (node.snapshotEpoch === this.snapshotEpoch) return;
+    node.snapshotEpoch = this.snapshotEpoch;
+    this.savePreImage!(path, node);
+  }
+
+  /**
+   * A tree from a snapshot's nodes, which it takes over: links every node to its
+   * parent and rebuilds the ephemeral index and the data size.
+   */
+  static fromSnapshot(
+    nodes: Map<string, ZNode>,
+    sessions: Iterable<[bigint, SessionInfo]>,
+    lastZxid: number,
+    opts: DataTreeOptions = {},
+  ): DataTree {
+    const tree = new DataTree(opts);
+    if (!nodes.has('/')) throw new Error('snapshot has no root node');
+    tree.nodes = nodes;
+    for (const [path, node] of nodes) {
+      tree.dataBytes += node.data.length;
+      if (path === '/') continue;
+      const parentPath = parentOf(path);
+      const parent = nodes.get(parentPath);
+      if (!parent) throw new Error(`snapshot node ${path} has no parent`);
+      parent.children.add(path.slice(parentPath === '/' ? 1 : parentPath.length + 1));
+      // Paths of the system nodes are not counted, as in a fresh tree.
+      if (!SPECIAL.has(path)) tree.dataBytes += path.length;
+      if (node.isEphemeral) tree.addEphemeral(node.ephemeralOwner, path);
+    }
+    for (const [id, info] of sessions) tree.sessions.set(id, info);
+    tree.lastZxid = lastZxid;
+    return tree;
   }
 
   private addEphemeral(owner: bigint, path: string): void {
