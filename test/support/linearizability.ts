@@ -6,19 +6,31 @@
  * like one register per znode).
  *
  * An operation whose outcome is unknown (connection lost, timeout) has no output and no return
- * time: it may take effect at any point after its call, or never, and any output is accepted.
+ * time: it may take effect once at any point after its call, or never.
+ *
+ * Such pending operations are what makes the search expensive (each one never placed stays a
+ * candidate to the end), so the search narrows them without losing linearizations: at each point
+ * it tries completed operations before pending ones, never places a pending operation that would
+ * leave the state unchanged (leaving it unplaced allows strictly more), stops as soon as only
+ * pending operations remain, and places pending operations that the model declares
+ * interchangeable in call order (k of them then give k + 1 choices instead of 2^k subsets).
  */
 
 /** A sequential specification. `step` must be pure and deterministic. */
 export interface Model<State, Input, Output> {
   /** The state of a key before any operation on it. */
   init(key: string): State;
-  /** Applies one operation; `output` is undefined when the outcome is unknown (accept any). */
+  /** Applies one operation; `output` is undefined when the outcome is unknown: accept any output. */
   step(state: State, input: Input, output: Output | undefined): readonly [ok: boolean, next: State];
   equal(a: State, b: State): boolean;
   hash(state: State): number;
-  /** Operations that never change the state; with an unknown outcome they constrain nothing and are dropped. */
-  readOnly?(input: Input): boolean;
+  /**
+   * Groups the inputs of pending operations into interchangeable sets, given the completed
+   * operations of the same key: one label (or undefined: in no group) per pending input.
+   * Swapping two operations of one group in a valid linearization must leave it valid, and one
+   * must leave a state unchanged exactly when the other would.
+   */
+  interchangeable?(pending: readonly Input[], completed: readonly { input: Input; output: Output }[]): (string | undefined)[];
   /** Returns why an operation is malformed (an output that does not fit its input), or undefined. */
   validate?(input: Input, output: Output | undefined): string | undefined;
   describeOperation?(input: Input, output: Output | undefined): string;
@@ -77,8 +89,6 @@ export function checkLinearizable<S, I, O>(
   const byKey = new Map<string, KeyedOperation<I, O>[]>();
   history.forEach((op, index) => {
     validateOperation(op, index, model);
-    // An unknown read can be placed last with any output: it never matters.
-    if (op.output === undefined && model.readOnly?.(op.input)) return;
     let ops = byKey.get(op.key);
     if (!ops) byKey.set(op.key, (ops = []));
     ops.push({ index, input: op.input, output: op.output, call: op.call, ret: op.return ?? Infinity });
@@ -154,7 +164,14 @@ export function registerModel(
     },
     equal: (a, b) => a.version === b.version && a.value === b.value,
     hash: (s) => (Math.imul(stringHash(s.value), 31) + s.version) | 0,
-    readOnly: (input) => input.kind === 'read',
+    interchangeable(pending, completed) {
+      // A write whose value no read returned only moves the version on; cas compare versions alone.
+      const observed = new Set<string>();
+      for (const { output } of completed) if (output.kind === 'read') observed.add(output.value);
+      return pending.map((input) =>
+        input.kind === 'read' || observed.has(input.value) ? undefined : input.kind === 'write' ? 'write' : `cas ${input.expectedVersion}`,
+      );
+    },
     validate(input, output) {
       if (input === null || typeof input !== 'object') return 'input must be an object';
       if (input.kind !== 'read' && input.kind !== 'write' && input.kind !== 'cas') return `unknown input kind ${JSON.stringify((input as { kind: unknown }).kind)}`;
@@ -222,50 +239,63 @@ type SearchResult<S> =
   | { outcome: 'unknown'; reason: 'time' | 'states' }
   | { outcome: 'fail'; stuck: Stuck<S> };
 
-const HEAD = 0;
-
 function search<S, I, O>(ops: readonly KeyedOperation<I, O>[], init: S, model: Model<S, I, O>, budget: Budget): SearchResult<S> {
   const n = ops.length;
-  if (n === 0) return { outcome: 'ok' };
+  const pending = ops.map((o) => o.output === undefined);
 
   // Calls and returns in time order, calls first on ties so touching intervals count as concurrent.
+  // Pending operations have no return event.
   const events: { time: number; op: number; call: boolean }[] = [];
   for (let i = 0; i < n; i++) {
-    events.push({ time: ops[i].call, op: i, call: true }, { time: ops[i].ret, op: i, call: false });
+    events.push({ time: ops[i].call, op: i, call: true });
+    if (!pending[i]) events.push({ time: ops[i].ret, op: i, call: false });
   }
   events.sort((a, b) => a.time - b.time || (a.call === b.call ? a.op - b.op : a.call ? -1 : 1));
 
-  // A doubly linked list of events (node 0 is the head, node 2n + 1 the tail) from which an
-  // operation's call and return are lifted while it is linearized.
-  const tail = 2 * n + 1;
-  const next = new Int32Array(2 * n + 2);
-  const prev = new Int32Array(2 * n + 2);
-  const opOf = new Int32Array(2 * n + 2);
-  const isCall = new Uint8Array(2 * n + 2);
+  // Two doubly linked lists from which an operation's events are lifted while it is linearized:
+  // completed operations' calls and returns, and pending operations' calls. Node ids follow event
+  // order, so "called before that return" is a comparison of ids.
+  const HEAD = 0;
+  const PENDING_HEAD = 1;
+  const TAIL = events.length + 2;
+  const PENDING_TAIL = events.length + 3;
+  const next = new Int32Array(events.length + 4);
+  const prev = new Int32Array(events.length + 4);
+  const opOf = new Int32Array(events.length + 4);
+  const isCall = new Uint8Array(events.length + 4);
   const returnNode = new Int32Array(n);
+  let lastCompleted = HEAD;
+  let lastPending = PENDING_HEAD;
+  const append = (after: number, node: number): number => {
+    next[after] = node;
+    prev[node] = after;
+    return node;
+  };
   events.forEach((e, i) => {
-    const node = i + 1;
+    const node = i + 2;
     opOf[node] = e.op;
     isCall[node] = e.call ? 1 : 0;
     if (!e.call) returnNode[e.op] = node;
+    if (pending[e.op]) lastPending = append(lastPending, node);
+    else lastCompleted = append(lastCompleted, node);
   });
-  for (let node = 0; node < tail; node++) {
-    next[node] = node + 1;
-    prev[node + 1] = node;
-  }
+  append(lastCompleted, TAIL);
+  append(lastPending, PENDING_TAIL);
+  const unlink = (node: number): void => {
+    next[prev[node]] = next[node];
+    prev[next[node]] = prev[node];
+  };
+  const relink = (node: number): void => {
+    next[prev[node]] = node;
+    prev[next[node]] = node;
+  };
   const lift = (call: number): void => {
-    next[prev[call]] = next[call];
-    prev[next[call]] = prev[call];
-    const ret = returnNode[opOf[call]];
-    next[prev[ret]] = next[ret];
-    prev[next[ret]] = prev[ret];
+    unlink(call);
+    if (!pending[opOf[call]]) unlink(returnNode[opOf[call]]);
   };
   const unlift = (call: number): void => {
-    const ret = returnNode[opOf[call]];
-    next[prev[ret]] = ret;
-    prev[next[ret]] = ret;
-    next[prev[call]] = call;
-    prev[next[call]] = call;
+    if (!pending[opOf[call]]) relink(returnNode[opOf[call]]);
+    relink(call);
   };
 
   // The linearized set as a bitset with an incrementally kept Zobrist hash.
@@ -283,6 +313,7 @@ function search<S, I, O>(ops: readonly KeyedOperation<I, O>[], init: S, model: M
     linearized[op >>> 5] ^= 1 << (op & 31);
     setHash ^= zobrist[op];
   };
+  const isLinearized = (op: number): boolean => (linearized[op >>> 5] & (1 << (op & 31))) !== 0;
 
   const cache = new Map<number, { set: Uint32Array; state: S }[]>();
   let cached = 0;
@@ -299,56 +330,104 @@ function search<S, I, O>(ops: readonly KeyedOperation<I, O>[], init: S, model: M
     return true;
   };
 
+  // For each pending operation, the previous one of its interchangeable group in call order.
+  const groupPrevious = new Int32Array(n).fill(-1);
+  if (model.interchangeable) {
+    const pendingOps = ops.flatMap((o, i) => (pending[i] ? [i] : []));
+    const completed = ops.flatMap((o) => (o.output === undefined ? [] : [{ input: o.input, output: o.output }]));
+    const labels = model.interchangeable(
+      pendingOps.map((i) => ops[i].input),
+      completed,
+    );
+    const label = new Map(pendingOps.map((op, i) => [op, labels[i]]));
+    const lastOfGroup = new Map<string, number>();
+    for (const e of events) {
+      const group = label.get(e.op);
+      if (group === undefined) continue;
+      groupPrevious[e.op] = lastOfGroup.get(group) ?? -1;
+      lastOfGroup.set(group, e.op);
+    }
+  }
+
   const stackNodes: number[] = [];
   const stackStates: S[] = [];
+  const stackBlocking: number[] = [];
   let state = init;
   let stuck: Stuck<S> | undefined;
   // The deepest point kept for the explanation is the one with the most completed operations
   // placed, then the fewest pending ones: pending ones placed early only muddle it.
   let completedPlaced = 0;
   let stuckCompleted = -1;
+  let outOfStates = false;
+
+  /** Linearizes the operation of a call node next if it fits and leads somewhere not yet explored. */
+  const place = (call: number, blocking: number): boolean => {
+    const op = opOf[call];
+    if (pending[op] && groupPrevious[op] >= 0 && !isLinearized(groupPrevious[op])) return false;
+    const [ok, after] = model.step(state, ops[op].input, ops[op].output);
+    if (!ok || (pending[op] && model.equal(after, state))) return false;
+    flip(op);
+    if (!remember(after)) {
+      flip(op);
+      return false;
+    }
+    if (cached > budget.maxStates) outOfStates = true;
+    stackNodes.push(call);
+    stackStates.push(state);
+    stackBlocking.push(blocking);
+    if (!pending[op]) completedPlaced++;
+    state = after;
+    lift(call);
+    return true;
+  };
+
+  // At each point completed operations called before the first return are tried first, then
+  // pending ones called before it (pendingPhase); when none fits, the last choice is undone.
+  let pendingPhase = false;
+  let blocking = 0;
   let node = next[HEAD];
   let iterations = 0;
-  while (next[HEAD] !== tail) {
+  for (;;) {
     if ((++iterations & 1023) === 0 && budget.now() > budget.deadline) return { outcome: 'unknown', reason: 'time' };
-    if (isCall[node]) {
-      const op = opOf[node];
-      const [ok, after] = model.step(state, ops[op].input, ops[op].output);
-      if (ok) {
-        flip(op);
-        if (remember(after)) {
-          if (cached > budget.maxStates) return { outcome: 'unknown', reason: 'states' };
-          stackNodes.push(node);
-          stackStates.push(state);
-          if (ops[op].output !== undefined) completedPlaced++;
-          state = after;
-          lift(node);
-          node = next[HEAD];
-          continue;
-        }
-        flip(op);
-      }
-      node = next[node];
+    if (outOfStates) return { outcome: 'unknown', reason: 'states' };
+    if (!pendingPhase) {
+      if (node === TAIL) return { outcome: 'ok' }; // every completed operation placed
+      if (!isCall[node]) {
+        blocking = node;
+        pendingPhase = true;
+        node = next[PENDING_HEAD];
+      } else if (place(node, 0)) node = next[HEAD];
+      else node = next[node];
       continue;
     }
-    // A return reached: its operation was not placed before it, so undo the last choice.
+    if (node !== PENDING_TAIL && node < blocking) {
+      if (place(node, blocking)) {
+        pendingPhase = false;
+        node = next[HEAD];
+      } else node = next[node];
+      continue;
+    }
     if (completedPlaced > stuckCompleted || (completedPlaced === stuckCompleted && stackNodes.length < stuck!.order.length)) {
-      stuck = stuckAt(node);
+      stuck = stuckAt(blocking);
       stuckCompleted = completedPlaced;
     }
     const top = stackNodes.pop();
     if (top === undefined) return { outcome: 'fail', stuck: stuck! };
     state = stackStates.pop() as S;
-    if (ops[opOf[top]].output !== undefined) completedPlaced--;
-    flip(opOf[top]);
+    const resumeBlocking = stackBlocking.pop() as number;
+    const op = opOf[top];
+    if (!pending[op]) completedPlaced--;
+    flip(op);
     unlift(top);
+    pendingPhase = pending[op];
+    if (pendingPhase) blocking = resumeBlocking;
     node = next[top];
   }
-  return { outcome: 'ok' };
 
   function stuckAt(blockingReturn: number): Stuck<S> {
     const candidates: number[] = [];
-    for (let c = next[HEAD]; c !== blockingReturn; c = next[c]) if (isCall[c]) candidates.push(opOf[c]);
+    for (let c = next[HEAD]; c !== blockingReturn; c = next[c]) candidates.push(opOf[c]);
+    for (let c = next[PENDING_HEAD]; c !== PENDING_TAIL && c < blockingReturn; c = next[c]) candidates.push(opOf[c]);
     const order = stackNodes.map((c) => opOf[c]);
     const states = order.map((_, i) => (i + 1 < stackStates.length ? stackStates[i + 1] : state));
     return { order, states, blocking: opOf[blockingReturn], candidates };
@@ -394,7 +473,7 @@ function smallestFailingPrefix<S, I, O>(
     ops.forEach((o, i) => {
       if (o.call > endTime) return;
       if (returnRank[i] >= 0 && returnRank[i] <= r) out.push(o);
-      else if (!model.readOnly?.(o.input)) out.push({ ...o, output: undefined, ret: Infinity });
+      else out.push({ ...o, output: undefined, ret: Infinity });
     });
     return out;
   };
