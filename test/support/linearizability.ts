@@ -225,7 +225,7 @@ interface Budget {
 
 /** The deepest point the search reached: a linearization and the operations it could not extend it with. */
 interface Stuck<S> {
-  /** Positions (in the searched list) of the linearized operations, in order, and the state after each. */
+  /** The linearized operations (indices into the searched ones), in order, and the state after each. */
   order: number[];
   states: S[];
   /** The unlinearized operation with the earliest return: something must be placed before it. */
