@@ -545,14 +545,14 @@ export class DataTree {
     opts: DataTreeOptions = {},
   ): DataTree {
     const tree = new DataTree(opts);
-    if (!nodes.has('/')) throw new Error('snapshot has no root node');
+    if (!nodes.has('/')) throw new Error('no root node');
     tree.nodes = nodes;
     for (const [path, node] of nodes) {
       tree.dataBytes += node.data.length;
       if (path === '/') continue;
       const parentPath = parentOf(path);
       const parent = nodes.get(parentPath);
-      if (!parent) throw new Error(`snapshot node ${path} has no parent`);
+      if (!parent) throw new Error(`node ${path} has no parent`);
       parent.children.add(path.slice(parentPath === '/' ? 1 : parentPath.length + 1));
       // Paths of the system nodes are not counted, as in a fresh tree.
       if (!SPECIAL.has(path)) tree.dataBytes += path.length;

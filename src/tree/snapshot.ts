@@ -28,7 +28,7 @@ import { invalidPathReason } from './path.js';
 export const SNAPSHOT_FORMAT_VERSION = 1;
 /** Chunk size next() aims for when given none. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
-/** Largest record the loader accepts unless told otherwise: well above any znode jute.maxbuffer admits. */
+/** Largest record the loader accepts unless told otherwise: far above a znode under the default jute.maxbuffer. */
 export const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
 const MAGIC = Buffer.from('PKSN');
@@ -237,7 +237,8 @@ export class SnapshotLoader {
   /** Whole length of the pending unit; 0 while fewer than 4 bytes of its header are in. */
   private pendingNeed = 0;
   private position = 0;
-  private lastZxid = -1;
+  /** Read from the prefix; undefined until the prefix is whole. */
+  private lastZxid: number | undefined;
   private readonly nodes = new Map<string, ZNode>();
   private readonly sessions = new Map<bigint, SessionInfo>();
   private readonly acls: ACL[][] = [];
@@ -270,23 +271,25 @@ export class SnapshotLoader {
       this.pendingNeed = 0;
       this.parse(whole);
       buf = buf.subarray(take);
+      if (this.ended && buf.length > 0) this.fail(`${buf.length} bytes after the end record`);
     }
     const used = this.parse(buf);
     if (used === buf.length) return;
     const rest = buf.subarray(used);
     // parse() has checked the length of a record it stopped in.
-    this.keep(rest, this.lastZxid < 0 ? PREFIX_BYTES : rest.length >= 4 ? 4 + rest.readInt32BE(0) : 0);
+    this.keep(rest, this.lastZxid === undefined ? PREFIX_BYTES : rest.length >= 4 ? 4 + rest.readInt32BE(0) : 0);
   }
 
   /** The tree, once the end record has been read. */
   finish(): DataTree {
-    if (!this.ended) {
+    if (!this.ended || this.lastZxid === undefined) {
       this.fail(`truncated: no end record after ${this.position + this.pendingBytes} bytes (${this.nodes.size} nodes read)`);
     }
     try {
       return DataTree.fromSnapshot(this.nodes, this.sessions, this.lastZxid, this.opts);
     } catch (e) {
-      throw new SnapshotError((e as Error).message);
+      // The tree's own checks: a root, and a parent for every node.
+      return this.fail((e as Error).message);
     }
   }
 
@@ -306,7 +309,7 @@ export class SnapshotLoader {
   /** Parses the prefix and every whole record in buf; returns the bytes used. */
   private parse(buf: Buffer): number {
     let at = 0;
-    if (this.lastZxid < 0) {
+    if (this.lastZxid === undefined) {
       if (buf.length < PREFIX_BYTES) return 0;
       if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) this.fail('not a snapshot (bad magic)');
       if (buf[MAGIC.length] !== SNAPSHOT_FORMAT_VERSION) this.fail(`unknown snapshot format version ${buf[MAGIC.length]}`);
@@ -399,6 +402,8 @@ export class SnapshotLoader {
     node.cversion = r.int();
     node.aversion = r.int();
     node.ephemeralOwner = r.longBig();
+    // Most nodes have no owner: share one 0n rather than keep a BigInt per node.
+    if (node.ephemeralOwner === 0n) node.ephemeralOwner = 0n;
     this.nodes.set(path, node);
   }
 

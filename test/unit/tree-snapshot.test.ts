@@ -338,6 +338,7 @@ test('every truncation and every changed byte fails with a SnapshotError', () =>
     assert.throws(() => loadSync(recut(new Rng(i), bad, 200)), SnapshotError, `byte ${i} changed`);
   }
   assert.throws(() => loadSync([good, Buffer.from([0])]), /after the end record/);
+  assert.throws(() => loadSync(recut(new Rng(3), Buffer.concat([good, Buffer.from('more')]), 2)), /after the end record/);
   assert.throws(() => loadSync([Buffer.from('PKSX\u0001\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000')]), /bad magic/);
   const otherVersion = Buffer.from(good);
   otherVersion[4] = 99;
