@@ -26,6 +26,12 @@ export interface Membership {
   learners: MemberId[];
 }
 
+/** A whole configuration: the membership and every member's context (addresses). */
+export interface Configuration {
+  membership: Membership;
+  contexts: Record<MemberId, string>;
+}
+
 export interface Entry {
   index: number;
   term: number;
@@ -35,6 +41,12 @@ export interface Entry {
   data?: Uint8Array;
   /** The change, for 'config' entries. */
   change?: ConfigChange;
+  /**
+   * For 'config' entries: the whole configuration after the change, written by the leader, so a
+   * member adopts it without knowing the configuration before (a member added later starts with
+   * an empty bootstrap). Storage and transport must keep it; the core refuses config entries without it.
+   */
+  config?: Configuration;
 }
 
 /** What must be on stable storage before messages that depend on it leave. */
@@ -152,6 +164,8 @@ export interface RaftConfig {
   keepBehindSnapshot: number;
   /** Uniform [0, 1): randomises election timeouts. Seeded in simulations. */
   random: () => number;
+  /** Leader refuses proposals while its uncommitted entries exceed this many bytes. Default 64 MiB. */
+  maxUncommittedBytes?: number;
 }
 
 /** State a member starts from: what its storage recovered. */
