@@ -5,7 +5,7 @@
  * Segments are named `<seq>-<firstIndex>.log` (both 16 decimal digits): seq counts
  * up from 1 with no gaps; firstIndex is the index the next entry had when the
  * segment was started. Each begins with a 16-byte header (magic "PKWAL001", seq
- * u64) and the hard state as of that point, so deleting older segments never loses
+ * as a big-endian long) and the hard state as of that point, so deleting older segments never loses
  * it; then records as described in records.ts. A new segment is started once the
  * current one reaches `segmentBytes`.
  *
@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { Entry, HardState } from '../consensus/types.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { FileWindow, fsyncDir, writeFully } from './files.js';
+import { JuteReader, JuteWriter } from '../protocol/jute.js';
 import {
   RECORD_HEADER_BYTES,
   decodeRecord,
@@ -28,9 +29,9 @@ import {
   encodeHardState,
   encodeSnapshotMarker,
   isValidRecord,
-  readU64,
+  readCount,
   recordCrc,
-  writeU64,
+  recordHeader,
   type Decoded,
 } from './records.js';
 
@@ -234,7 +235,9 @@ export class WriteAheadLog {
   /**
    * Buffers a marker that the log was replaced by a snapshot (a follower installed
    * one from its leader): every stored entry is discarded and the next entry is
-   * index + 1. Write the snapshot file before this marker is synced.
+   * index + 1. Write the snapshot file before this marker is synced. Not for a
+   * snapshot this member took of its own state: the log after it stays, and only
+   * releaseTo() applies.
    */
   installSnapshot(snapshot: { index: number; term: number }): void {
     this.usable();
@@ -270,7 +273,6 @@ export class WriteAheadLog {
    */
   releaseTo(index: number): Promise<number> {
     this.usable();
-    this.floor = Math.max(this.floor, index);
     return this.exclusive(async () => {
       let removed = 0;
       while (this.segments.length > 1 && this.segments[0].maxIndex <= index) {
@@ -386,10 +388,7 @@ export class WriteAheadLog {
 }
 
 function segmentHeader(seq: number): Buffer {
-  const b = Buffer.alloc(SEGMENT_HEADER_BYTES);
-  MAGIC.copy(b, 0);
-  writeU64(b, 8, seq);
-  return b;
+  return Buffer.concat([MAGIC, new JuteWriter(8).long(seq).take()]);
 }
 
 /** Creates a segment holding its header and the hard state carried over; its directory entry is made durable. */
@@ -429,7 +428,7 @@ async function replaySegment(fh: FileHandle, seg: Segment, isLast: boolean, repl
     return;
   }
   if (!header.subarray(0, MAGIC.length).equals(MAGIC)) throw new WalCorruptError(seg.path, 0, 'not a write-ahead log segment (bad magic)');
-  const headerSeq = readU64(header, 8);
+  const headerSeq = readCount(new JuteReader(header, MAGIC.length), 'segment number');
   if (headerSeq !== seg.seq) throw new WalCorruptError(seg.path, 8, `header says segment ${headerSeq}, the file name says ${seg.seq}`);
 
   let pos = SEGMENT_HEADER_BYTES;
@@ -459,8 +458,7 @@ async function replaySegment(fh: FileHandle, seg: Segment, isLast: boolean, repl
 async function readRecord(window: FileWindow, pos: number, seg: Segment, replay: Replay, maxRecordBytes: number): Promise<number | string> {
   const head = await window.view(pos, RECORD_HEADER_BYTES);
   if (!head) return `partial record header (${window.size - pos} bytes)`;
-  const length = head.readUInt32LE(0);
-  const crc = head.readUInt32LE(4);
+  const { length, crc } = recordHeader(head, 0);
   if (length < 1 || length > maxRecordBytes) return `record length ${length} outside 1..${maxRecordBytes}`;
   const body = await window.view(pos + RECORD_HEADER_BYTES, length);
   if (!body) return `record of ${length} bytes runs past the end of the file`;
@@ -487,9 +485,8 @@ async function validRecordAfter(window: FileWindow, bad: number, maxRecordBytes:
     const n = Math.min(span, window.size - p);
     let w = (await window.view(p, n))!;
     for (let i = 0; i + RECORD_HEADER_BYTES < n; i++) {
-      const length = w.readUInt32LE(i);
+      const { length, crc } = recordHeader(w, i);
       if (length < 1 || length > maxRecordBytes || p + i + RECORD_HEADER_BYTES + length > window.size) continue;
-      const crc = w.readUInt32LE(i + 4);
       let body: Buffer;
       if (i + RECORD_HEADER_BYTES + length <= n) body = w.subarray(i + RECORD_HEADER_BYTES, i + RECORD_HEADER_BYTES + length);
       else {
