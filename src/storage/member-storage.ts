@@ -1,7 +1,7 @@
 /**
  * A member's durable state, under its data directory:
  *
- *   <dataDir>/wal/                                   write-ahead log (wal.ts)
+ *   <dataDir>/wal/ (or walDir)                       write-ahead log (wal.ts)
  *     0000000000000001-0000000000000001.log          segments: <seq>-<first index>.log
  *     0000000000000002-0000000000052817.log          a new one every segmentBytes (64 MiB)
  *   <dataDir>/snap/                                  snapshot files (snapshot-files.ts)
@@ -10,6 +10,9 @@
  * Recovery takes the newest snapshot whose CRC checks and the log's entries after
  * it. The log keeps entries back to the older of the two snapshots, so if the newest
  * one is found damaged the member still recovers from the one before it.
+ *
+ * The log may live on its own device (ZooKeeper's dataLogDir): its fsyncs then do
+ * not wait behind snapshot writes.
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +21,11 @@ import { createLogger, type Logger } from '../util/log.js';
 import { SnapshotStore, snapshotFileName, type StoredSnapshot } from './snapshot-files.js';
 import { WriteAheadLog } from './wal.js';
 
+export type { SnapshotReceiver, StoredSnapshot } from './snapshot-files.js';
+
 export interface MemberStorageOptions {
+  /** Directory of the log (default <dataDir>/wal). */
+  walDir?: string;
   /** fdatasync the log on every sync (default true); ZooKeeper's forceSync. */
   forceSync?: boolean;
   logger?: Logger;
@@ -49,7 +56,7 @@ export class MemberStorage {
     const logger = opts.logger ?? createLogger();
     const snapshots = await SnapshotStore.open(join(dataDir, 'snap'), { logger });
     const latest = await snapshots.latest();
-    const { wal, recovered } = await WriteAheadLog.open(join(dataDir, 'wal'), {
+    const { wal, recovered } = await WriteAheadLog.open(opts.walDir ?? join(dataDir, 'wal'), {
       forceSync: opts.forceSync,
       segmentBytes: opts.segmentBytes,
       maxRecordBytes: opts.maxRecordBytes,

@@ -8,7 +8,7 @@
  *   | body (the bytes the writer was given; chunk boundaries are not kept)
  *   | body length u64 | crc u32 (CRC-32 of every byte before it)
  *
- * Integers are little-endian. Files being written are `<name>.tmp-<random>` until
+ * Integers are big-endian. Files being written are `<name>.tmp-<random>` until
  * they are complete and synced; leftovers of a crash are removed by open().
  *
  * A leader sends a follower the whole file (StoredSnapshot.transfer()); the follower
@@ -22,7 +22,8 @@ import { crc32 } from 'node:zlib';
 import type { SnapshotMeta } from '../consensus/types.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { fsyncDir, readFully, writeFully } from './files.js';
-import { readU64, writeU64 } from './records.js';
+import { JuteReader, JuteWriter } from '../protocol/jute.js';
+import { readCount } from './records.js';
 
 export interface SnapshotStoreOptions {
   logger?: Logger;
@@ -35,11 +36,18 @@ export interface SnapshotStoreOptions {
 }
 
 export interface SnapshotReceiver {
-  /** Appends the next chunk of the sender's transfer() stream; await each call before the next. */
+  /**
+   * Appends the next chunk of the sender's transfer() stream. Chunks are written in
+   * call order even if the caller does not wait; a failure (wrong or oversized
+   * stream, disk error) rejects this call and finish().
+   */
   write(chunk: Uint8Array): Promise<void>;
-  /** Checks the length and CRC, then syncs the file and renames it into place; returns its path. */
-  finish(): Promise<string>;
-  /** Drops what was received. */
+  /**
+   * Checks the length and CRC (and the snapshot's index and term, if given), syncs
+   * the file and renames it into place; returns its path. On failure nothing is kept.
+   */
+  finish(expected?: { index: number; term: number }): Promise<string>;
+  /** Drops what was received; never fails. */
   abort(): Promise<void>;
 }
 
@@ -80,7 +88,7 @@ export class StoredSnapshot {
       }
       const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
       await readFully(fh, trailer, 0, TRAILER_BYTES, this.fileBytes - TRAILER_BYTES);
-      if (crc32(trailer.subarray(0, 8), crc) !== trailer.readUInt32LE(8)) {
+      if (crc32(trailer.subarray(0, 8), crc) !== trailer.readUInt32BE(8)) {
         throw new Error(`snapshot ${this.path} changed on disk: checksum mismatch after reading it`);
       }
     } finally {
@@ -146,7 +154,8 @@ export class SnapshotStore {
   async write(meta: SnapshotMeta, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<StoredSnapshot> {
     await mkdir(this.dir, { recursive: true });
     const head = encodeHead(meta);
-    const file = await TempFile.create(this.dir, snapshotFileName(meta));
+    const path = join(this.dir, snapshotFileName(meta));
+    const file = await TempFile.create(this.dir);
     let bodyBytes = 0;
     try {
       let crc = crc32(head);
@@ -158,16 +167,16 @@ export class SnapshotStore {
         await file.write(b);
       }
       const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
-      writeU64(trailer, 0, bodyBytes);
-      trailer.writeUInt32LE(crc32(trailer.subarray(0, 8), crc), 8);
+      new JuteWriter(8).long(bodyBytes).take().copy(trailer, 0);
+      trailer.writeUInt32BE(crc32(trailer.subarray(0, 8), crc), 8);
       await file.write(trailer);
-      await file.commit();
+      await file.commit(path);
     } catch (err) {
       await file.discard();
       throw err;
     }
     await this.prune();
-    return new StoredSnapshot(file.finalPath, meta, head.length, bodyBytes, head.length + bodyBytes + TRAILER_BYTES, this.chunkBytes);
+    return new StoredSnapshot(path, meta, head.length, bodyBytes, head.length + bodyBytes + TRAILER_BYTES, this.chunkBytes);
   }
 
   /** The newest snapshot whose CRC checks; a damaged one is logged and the one before it tried. */
@@ -204,8 +213,8 @@ export class SnapshotStore {
       for await (const chunk of readChunks(fh, 0, size - 4, this.chunkBytes)) crc = crc32(chunk, crc);
       const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
       await readFully(fh, trailer, 0, TRAILER_BYTES, size - TRAILER_BYTES);
-      if (crc !== trailer.readUInt32LE(8)) throw new Error('checksum mismatch');
-      const bodyBytes = readU64(trailer, 0);
+      if (crc !== trailer.readUInt32BE(8)) throw new Error('checksum mismatch');
+      const bodyBytes = readCount(new JuteReader(trailer), 'body length');
       if (bodyOffset + bodyBytes + TRAILER_BYTES !== size) throw new Error(`trailer says ${bodyBytes} body bytes, the file holds ${size - bodyOffset - TRAILER_BYTES}`);
       return new StoredSnapshot(path, meta, bodyOffset, bodyBytes, size, this.chunkBytes);
     } finally {
@@ -213,9 +222,13 @@ export class SnapshotStore {
     }
   }
 
-  /** Starts receiving a snapshot file streamed by a leader (its StoredSnapshot.transfer()). */
-  beginReceive(meta: SnapshotMeta): SnapshotReceiver {
-    return new Receiver(this, meta, this.maxSnapshotBytes);
+  /**
+   * Starts receiving a snapshot file streamed by a leader (its StoredSnapshot.transfer()).
+   * With `expected` (a SnapshotMeta will do), a stream holding another snapshot is refused
+   * as soon as its meta has arrived.
+   */
+  beginReceive(expected?: { index: number; term: number }): SnapshotReceiver {
+    return new Receiver(this, expected, this.maxSnapshotBytes);
   }
 
   /** Removes all but the newest `keep` snapshot files. */
@@ -226,72 +239,100 @@ export class SnapshotStore {
   }
 }
 
-/** Receives a whole snapshot file; the last 12 bytes seen so far are held back as the possible trailer. */
+/**
+ * Receives a whole snapshot file. Writes run one after another even if the caller
+ * does not wait for them; the first failure drops the partial file and is
+ * reported by that write and by finish(). The last 12 bytes seen so far are held
+ * back from the CRC: they may be the trailer.
+ */
 class Receiver implements SnapshotReceiver {
+  private chain: Promise<void> = Promise.resolve();
   private file: Promise<TempFile> | undefined;
+  private error: Error | undefined;
+  private ended = false;
   private head: Buffer = Buffer.alloc(0);
-  private headChecked = false;
+  private meta: SnapshotMeta | undefined;
   private bodyOffset = 0;
   private crc = 0;
   private tail: Buffer = Buffer.alloc(0);
   private received = 0;
-  private done = false;
 
   constructor(
     private readonly store: SnapshotStore,
-    private readonly meta: SnapshotMeta,
+    private readonly expected: { index: number; term: number } | undefined,
     private readonly maxBytes: number,
   ) {}
 
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.done) throw new Error('snapshot receive already finished or aborted');
-    const b = asBuffer(chunk);
+  write(chunk: Uint8Array): Promise<void> {
+    const copy = Buffer.from(chunk); // the caller may reuse its buffer
+    const done = this.serially(() => this.take(copy));
+    done.catch(() => {}); // reported again by finish(); an unawaited write must not crash the process
+    return done;
+  }
+
+  finish(expected?: { index: number; term: number }): Promise<string> {
+    return this.serially(async () => {
+      if (this.ended) throw new Error('snapshot receive already finished or aborted');
+      this.ended = true;
+      try {
+        if (!this.meta || !this.file) throw new Error(`snapshot ended after ${this.received} bytes, before its meta`);
+        if (expected) this.checkMeta(this.meta, expected);
+        if (this.received < this.bodyOffset + TRAILER_BYTES) throw new Error(`snapshot ended after ${this.received} bytes, before its trailer`);
+        const bodyBytes = readCount(new JuteReader(this.tail), 'body length');
+        if (this.bodyOffset + bodyBytes + TRAILER_BYTES !== this.received) {
+          throw new Error(`trailer says ${bodyBytes} body bytes, ${this.received - this.bodyOffset - TRAILER_BYTES} arrived`);
+        }
+        if (crc32(this.tail.subarray(0, 8), this.crc) !== this.tail.readUInt32BE(8)) throw new Error('checksum mismatch');
+        const file = await this.file;
+        this.file = undefined;
+        const path = join(this.store.dir, snapshotFileName(this.meta));
+        await file.commit(path);
+        await this.store.prune();
+        return path;
+      } catch (err) {
+        await this.fail(err as Error);
+        throw err;
+      }
+    });
+  }
+
+  abort(): Promise<void> {
+    this.ended = true;
+    return this.serially(() => this.discard()).catch(() => {});
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(() => {
+      if (this.error) throw this.error;
+      return fn();
+    });
+    this.chain = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private async take(b: Buffer): Promise<void> {
+    if (this.ended) throw new Error('snapshot receive already finished or aborted');
     try {
       if (this.received + b.length > this.maxBytes) throw new Error(`snapshot exceeds ${this.maxBytes} bytes`);
       this.received += b.length;
-      if (!this.headChecked) this.checkHead(b);
+      if (!this.meta) this.readHead(b);
       const all = this.tail.length > 0 ? Buffer.concat([this.tail, b]) : b;
       const cut = Math.max(0, all.length - TRAILER_BYTES);
       this.crc = crc32(all.subarray(0, cut), this.crc);
       this.tail = Buffer.from(all.subarray(cut));
-      this.file ??= mkdir(this.store.dir, { recursive: true }).then(() => TempFile.create(this.store.dir, snapshotFileName(this.meta)));
-      await (await this.file).write(Buffer.from(b));
+      this.file ??= mkdir(this.store.dir, { recursive: true }).then(() => TempFile.create(this.store.dir));
+      await (await this.file).write(b);
     } catch (err) {
-      await this.abort();
+      await this.fail(err as Error);
       throw err;
     }
-  }
-
-  async finish(): Promise<string> {
-    if (this.done) throw new Error('snapshot receive already finished or aborted');
-    try {
-      if (!this.headChecked || !this.file) throw new Error(`snapshot ended after ${this.received} bytes, before its meta`);
-      if (this.received < this.bodyOffset + TRAILER_BYTES) throw new Error(`snapshot ended after ${this.received} bytes, before its trailer`);
-      const bodyBytes = readU64(this.tail, 0);
-      if (this.bodyOffset + bodyBytes + TRAILER_BYTES !== this.received) {
-        throw new Error(`trailer says ${bodyBytes} body bytes, ${this.received - this.bodyOffset - TRAILER_BYTES} arrived`);
-      }
-      if (crc32(this.tail.subarray(0, 8), this.crc) !== this.tail.readUInt32LE(8)) throw new Error('checksum mismatch');
-      const file = await this.file;
-      await file.commit();
-      this.done = true;
-    } catch (err) {
-      await this.abort();
-      throw err;
-    }
-    await this.store.prune();
-    return join(this.store.dir, snapshotFileName(this.meta));
-  }
-
-  async abort(): Promise<void> {
-    this.done = true;
-    const file = this.file;
-    this.file = undefined;
-    if (file) await file.then((f) => f.discard(), () => {});
   }
 
   /** Checks magic and meta as soon as they have arrived, so a wrong stream is refused early. */
-  private checkHead(b: Buffer): void {
+  private readHead(b: Buffer): void {
     let used = 0;
     const takeUpTo = (bytes: number) => {
       const n = Math.min(bytes - this.head.length, b.length - used);
@@ -305,11 +346,27 @@ class Receiver implements SnapshotReceiver {
     takeUpTo(headBytes);
     if (this.head.length < headBytes) return;
     const meta = parseMeta(this.head.subarray(PREFIX_BYTES));
-    if (meta.index !== this.meta.index || meta.term !== this.meta.term) {
-      throw new Error(`expected snapshot term ${this.meta.term} index ${this.meta.index}, the stream holds term ${meta.term} index ${meta.index}`);
+    if (this.expected) this.checkMeta(meta, this.expected);
+    this.meta = meta;
+    this.bodyOffset = headBytes;
+    this.head = Buffer.alloc(0);
+  }
+
+  private checkMeta(meta: SnapshotMeta, expected: { index: number; term: number }): void {
+    if (meta.index !== expected.index || meta.term !== expected.term) {
+      throw new Error(`expected snapshot term ${expected.term} index ${expected.index}, the stream holds term ${meta.term} index ${meta.index}`);
     }
-    this.bodyOffset = this.head.length;
-    this.headChecked = true;
+  }
+
+  private async fail(err: Error): Promise<void> {
+    this.error ??= err;
+    await this.discard();
+  }
+
+  private async discard(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    if (file) await file.then((f) => f.discard(), () => {});
   }
 }
 
@@ -323,13 +380,12 @@ class TempFile {
   private constructor(
     private readonly fh: FileHandle,
     private readonly tempPath: string,
-    readonly finalPath: string,
     private readonly dir: string,
   ) {}
 
-  static async create(dir: string, name: string): Promise<TempFile> {
-    const tempPath = join(dir, `${name}.tmp-${randomBytes(6).toString('hex')}`);
-    return new TempFile(await open(tempPath, 'wx'), tempPath, join(dir, name), dir);
+  static async create(dir: string): Promise<TempFile> {
+    const tempPath = join(dir, `snap.tmp-${randomBytes(6).toString('hex')}`);
+    return new TempFile(await open(tempPath, 'wx'), tempPath, dir);
   }
 
   /** Buffers small chunks into large writes; `chunk` must not change afterwards. */
@@ -339,11 +395,12 @@ class TempFile {
     if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush();
   }
 
-  async commit(): Promise<void> {
+  /** Syncs the file and renames it to `path`, in the same directory. */
+  async commit(path: string): Promise<void> {
     await this.flush();
     await this.fh.sync();
     await this.close();
-    await rename(this.tempPath, this.finalPath);
+    await rename(this.tempPath, path);
     await fsyncDir(this.dir);
   }
 
@@ -371,7 +428,7 @@ function encodeHead(meta: SnapshotMeta): Buffer {
   if (json.length > MAX_META_BYTES) throw new RangeError(`snapshot meta of ${json.length} bytes exceeds ${MAX_META_BYTES}`);
   const head = Buffer.allocUnsafe(PREFIX_BYTES + json.length);
   MAGIC.copy(head, 0);
-  head.writeUInt32LE(json.length, MAGIC.length);
+  head.writeUInt32BE(json.length, MAGIC.length);
   json.copy(head, PREFIX_BYTES);
   return head;
 }
@@ -379,7 +436,7 @@ function encodeHead(meta: SnapshotMeta): Buffer {
 /** Checks the magic; returns the meta's length. */
 function checkPrefix(prefix: Buffer): number {
   if (!prefix.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('not a snapshot file (bad magic)');
-  const metaBytes = prefix.readUInt32LE(MAGIC.length);
+  const metaBytes = prefix.readUInt32BE(MAGIC.length);
   if (metaBytes > MAX_META_BYTES) throw new Error(`meta length ${metaBytes} exceeds ${MAX_META_BYTES}`);
   return metaBytes;
 }
