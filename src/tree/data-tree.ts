@@ -279,6 +279,22 @@ export class DataTree {
 
   // ---- writes ---------------------------------------------------------------
 
+  /**
+   * A membership change was applied at `zxid`: /zookeeper/config gets its new text, as
+   * a setData would. mtime stays: the change carries no time every member agrees on.
+   */
+  setConfig(data: Buffer, zxid: number): TreeEvent[] {
+    const path = '/zookeeper/config';
+    const node = this.nodes.get(path)!;
+    if (this.savePreImage !== null) this.preserve(path, node);
+    this.dataBytes += data.length - node.data.length;
+    node.data = data;
+    node.version++;
+    node.mzxid = zxid;
+    this.lastZxid = Math.max(this.lastZxid, zxid);
+    return [{ type: EventType.NodeDataChanged, path, acl: node.acl }];
+  }
+
   apply(txn: Txn): ApplyResult {
     this.lastZxid = Math.max(this.lastZxid, txn.zxid);
     const events: TreeEvent[] = [];
@@ -292,6 +308,8 @@ export class DataTree {
         return { err: 0, events };
       case OpCode.multi:
         return this.applyMulti(txn, body.ops);
+      case OpCode.reconfig:
+        return { err: 0, events: this.setConfig(Buffer.from(body.data), txn.zxid) };
     }
     const undo: Undo[] = [];
     try {

@@ -60,6 +60,9 @@ export function encodeTxn(txn: TxnRecord): Buffer {
     case OpCode.deleteContainer:
       w.ustring(body.path);
       break;
+    case OpCode.reconfig:
+      w.buffer(body.data);
+      break;
     case OpCode.multi:
       w.int(body.ops.length);
       for (const op of body.ops) {
@@ -103,6 +106,8 @@ function readBody(r: JuteReader): WriteBody {
       return { type };
     case OpCode.deleteContainer:
       return { type, path: r.string(), version: -1 };
+    case OpCode.reconfig:
+      return { type, data: Buffer.from(r.buffer() ?? Buffer.alloc(0)) };
     case OpCode.multi: {
       const count = r.int();
       // Each op takes at least its 4-byte type.

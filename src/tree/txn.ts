@@ -25,6 +25,11 @@ export interface CreateSessionBody {
 export interface CloseSessionBody {
   type: typeof OpCode.closeSession;
 }
+/** The ensemble's membership as /zookeeper/config shows it (ZooKeeper's reconfig txn). */
+export interface ConfigBody {
+  type: typeof OpCode.reconfig;
+  data: Buffer;
+}
 export interface MultiWriteBody {
   type: typeof OpCode.multi;
   ops: MultiOp[];
@@ -39,7 +44,8 @@ export type WriteBody =
   | CheckVersionRequest
   | MultiWriteBody
   | CreateSessionBody
-  | CloseSessionBody;
+  | CloseSessionBody
+  | ConfigBody;
 
 export interface Txn {
   zxid: number;

@@ -19,6 +19,7 @@ const BODIES: WriteBody[] = [
   { type: OpCode.createTTL, path: '/t', data: Buffer.from('ttl'), acl: OPEN, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 2 ** 40 - 1 },
   { type: OpCode.delete, path: '/a', version: 3 },
   { type: OpCode.deleteContainer, path: '/c', version: -1 },
+  { type: OpCode.reconfig, data: Buffer.from('server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nversion=100000001') },
   { type: OpCode.setData, path: '/ünïcode', data: Buffer.from([0, 255, 1]), version: -1 },
   { type: OpCode.setACL, path: '/a', acl: DIGEST, version: 7 },
   { type: OpCode.check, path: '/a', version: 0 },
