@@ -38,8 +38,6 @@ export interface EnsembleConfig {
   electionTimeoutMs: number;
   initLimit: number;
   syncLimit: number;
-  /** Where the write-ahead log lives (ZooKeeper's dataLogDir); the data directory by default. */
-  dataLogDir: string;
 }
 
 const ROLES = new Set(['participant', 'observer']);
@@ -88,11 +86,9 @@ export function formatServerSpec(s: MemberSpec): string {
   return `${bracket(s.host)}:${s.peerPort}:${s.electionPort}:${s.role};${bracket(s.clientHost)}:${s.clientPort}`;
 }
 
-/** The text of /zookeeper/config: one server line per member, then the config version (hex zxid). */
-export function configNodeText(members: MemberSpec[], versionZxid: number): string {
-  const lines = [...members].sort((a, b) => a.id - b.id).map((s) => `server.${s.id}=${formatServerSpec(s)}`);
-  lines.push(`version=${versionZxid.toString(16)}`);
-  return lines.join('\n');
+/** The members' lines of /zookeeper/config (the tree adds the version line), ordered by id. */
+export function configMembersText(members: MemberSpec[]): string {
+  return [...members].sort((a, b) => a.id - b.id).map((s) => `server.${s.id}=${formatServerSpec(s)}`).join('\n');
 }
 
 /** Where a client reaches a member: its client address, or the peer host when that is a wildcard. */
@@ -165,6 +161,5 @@ export function ensembleConfig(cfg: ServerConfig, myidOverride?: number): Ensemb
     electionTimeoutMs,
     initLimit: int(x['initLimit'], 10, 'initLimit'),
     syncLimit: int(x['syncLimit'], 5, 'syncLimit'),
-    dataLogDir: x['dataLogDir'] ?? cfg.dataDir,
   };
 }

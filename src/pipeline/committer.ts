@@ -13,10 +13,11 @@
  * - standalone: the only member; it owns session expiry;
  * - leader: orders writes for the ensemble and owns session expiry;
  * - follower / observer: serves reads, forwards writes and session touches to the leader;
- * - leaderless: lost its leader a moment ago; keeps its connections but takes no writes;
- * - read-only: cut off from the quorum for a while; serves only read-only sessions.
+ * - leaderless: has no leader at the moment (an election); keeps its connections, holds writes;
+ * - read-only: cut off from the quorum for a while; serves only read-only sessions;
+ * - cut-off: the same without read-only mode: serves nobody until the quorum is back.
  */
-export type ServingRole = 'standalone' | 'leader' | 'follower' | 'observer' | 'leaderless' | 'read-only';
+export type ServingRole = 'standalone' | 'leader' | 'follower' | 'observer' | 'leaderless' | 'read-only' | 'cut-off';
 
 export interface CommitTarget<P extends object> {
   /** A committed transaction, in log order. */
@@ -27,8 +28,25 @@ export interface CommitTarget<P extends object> {
   roleChanged(role: ServingRole): void;
 }
 
+/** How replication stands, for srvr, mntr and `pulsekeeper status`. */
+export interface ReplicationStatus {
+  myid: number;
+  role: ServingRole;
+  term: number;
+  leader: number;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  members: { id: number; role: 'participant' | 'observer'; clientAddress: string; peerAddress: string }[];
+  /** Leader only: one per other member. */
+  peers: { id: number; voter: boolean; heartbeatAgeMs: number; lag: number; match: number; state: string; connected: boolean }[];
+}
+
 export interface Committer<P extends object> {
   attach(target: CommitTarget<P>): void;
+  /** Recovers and starts taking part (replaying the committed log into the target); before clients are let in. */
+  start?(): Promise<void>;
+  status?(): ReplicationStatus;
   /** False when the proposal is refused at once (no leader to order it); nothing is applied then. */
   propose(txn: P, ref: unknown): boolean;
   /**

@@ -62,7 +62,7 @@ const NO_PASSWORD = Buffer.alloc(16);
 const SUPER_AUTH: AuthId[] = [{ scheme: 'super', id: '' }];
 
 export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
-  readonly tree: DataTree;
+  tree: DataTree;
   readonly watches = new WatchManager();
   readonly tracker: SessionTracker;
   readonly committer: Committer<Proposal>;
@@ -111,6 +111,11 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     return this.role === 'read-only';
   }
 
+  /** Cut off from the quorum: read-write sessions cannot be served here. */
+  private get cutOff(): boolean {
+    return this.role === 'read-only' || this.role === 'cut-off';
+  }
+
   /** Whether this member expires sessions: only the one that orders writes does. */
   private get ownsExpiry(): boolean {
     return this.role === 'leader' || this.role === 'standalone';
@@ -138,13 +143,35 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.tracker.renewAll(this.clock.now());
       this.touched.clear();
     }
-    if (role === 'read-only' || before === 'read-only') {
+    const wasCutOff = before === 'read-only' || before === 'cut-off';
+    if (this.cutOff !== wasCutOff) {
       // Read-write sessions cannot go on without the quorum, and read-only ones end when it is back:
       // either way their clients look for a member that can serve them.
       for (const conn of [...this.conns.values()]) {
-        if (conn.sessionId !== undefined || conn.state === 'connecting') this.closeConnection(conn, role === 'read-only' ? 'cut off from the quorum' : 'quorum regained');
+        if (conn.state === 'open' || conn.state === 'connecting') this.closeConnection(conn, this.cutOff ? 'cut off from the quorum' : 'quorum regained');
       }
     }
+  }
+
+  /**
+   * The leader sent a snapshot that replaces the whole state. Clients reconnect and
+   * re-register their watches with the zxid they last saw, so they hear of whatever changed.
+   */
+  restore(tree: DataTree): void {
+    for (const conn of [...this.conns.values()]) this.closeConnection(conn, 'state replaced by a snapshot from the leader');
+    this.tree = tree;
+    this.pingFrame = undefined;
+    const now = this.clock.now();
+    for (const { id } of [...this.tracker.entries()]) this.tracker.remove(id);
+    for (const [id, s] of tree.sessions) this.tracker.add(id, s.timeoutMs, now);
+  }
+
+  /** The membership changed: /zookeeper/config shows it, and its watchers hear of it. */
+  configChanged(text: string, zxid: number): void {
+    for (const ev of this.tree.setConfig(text, zxid)) {
+      for (const n of this.watches.trigger(ev.type, ev.path)) this.notify(n, zxid);
+    }
+    this.flushAll();
   }
 
   /** Sessions touched here since the last call, for the leader (followers and observers). */
@@ -324,8 +351,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     }
     // A member without a quorum serves only clients that asked for read-only sessions (ZooKeeper's readonlymode).
     const readOnly = this.role === 'read-only';
-    if (this.role === 'leaderless' || (readOnly && !req.readOnly)) {
-      this.closeConnection(conn, readOnly ? 'read-only member refuses a read-write client' : 'not serving: no leader');
+    if (this.cutOff && !(readOnly && req.readOnly)) {
+      this.closeConnection(conn, readOnly ? 'read-only member refuses a read-write client' : 'not serving: cut off from the quorum');
       return;
     }
     let timeoutMs = negotiateTimeout(req.timeOut, this.config.minSessionTimeout, this.config.maxSessionTimeout);
@@ -825,6 +852,7 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { config } = opts;
   const zoo = new ZooServer(config, opts);
+  await zoo.committer.start?.();
   const listener = net.createServer({ noDelay: true }, (socket) => zoo.accept(socket));
   listener.maxConnections = 1_000_000;
   await new Promise<void>((resolve, reject) => {

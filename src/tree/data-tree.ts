@@ -280,12 +280,14 @@ export class DataTree {
   // ---- writes ---------------------------------------------------------------
 
   /**
-   * A membership change was applied at `zxid`: /zookeeper/config gets its new text, as
-   * a setData would. mtime stays: the change carries no time every member agrees on.
+   * A membership change was applied at `zxid`: /zookeeper/config gets the members'
+   * lines and, as ZooKeeper writes it, the config version (the zxid in hex), as a
+   * setData would. mtime stays: the change carries no time every member agrees on.
    */
-  setConfig(data: Buffer, zxid: number): TreeEvent[] {
+  setConfig(members: string, zxid: number): TreeEvent[] {
     const path = '/zookeeper/config';
     const node = this.nodes.get(path)!;
+    const data = Buffer.from(`${members}\nversion=${zxid.toString(16)}`);
     if (this.savePreImage !== null) this.preserve(path, node);
     this.dataBytes += data.length - node.data.length;
     node.data = data;
@@ -309,7 +311,7 @@ export class DataTree {
       case OpCode.multi:
         return this.applyMulti(txn, body.ops);
       case OpCode.reconfig:
-        return { err: 0, events: this.setConfig(Buffer.from(body.data), txn.zxid) };
+        return { err: 0, events: this.setConfig(body.data.toString(), txn.zxid) };
     }
     const undo: Undo[] = [];
     try {

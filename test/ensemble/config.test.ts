@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clientAddress, configNodeText, ensembleConfig, formatServerSpec, parseServerSpec } from '../../src/ensemble/config.js';
+import { clientAddress, configMembersText, ensembleConfig, formatServerSpec, parseServerSpec } from '../../src/ensemble/config.js';
 import { parseZooCfg, resolveConfig } from '../../src/server/config.js';
 
 test('server.N lines in every form ZooKeeper accepts', () => {
@@ -22,11 +22,11 @@ test('server.N lines in every form ZooKeeper accepts', () => {
   }
 });
 
-test('/zookeeper/config text lists members by id and the version in hex', () => {
+test('/zookeeper/config lists members by id in ZooKeeper\'s form', () => {
   const members = [parseServerSpec(2, '127.0.0.1:2889:3889;127.0.0.1:2182'), parseServerSpec(1, '127.0.0.1:2888:3888;127.0.0.1:2181')];
   assert.equal(
-    configNodeText(members, 0x100000003),
-    'server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nserver.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182\nversion=100000003',
+    configMembersText(members),
+    'server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nserver.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182',
   );
 });
 

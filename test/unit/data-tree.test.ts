@@ -133,8 +133,9 @@ test('path validation follows ZooKeeper\'s rules', () => {
 
 test('a reconfig txn sets /zookeeper/config as a setData would, and its watchers hear of it', () => {
   const { tree, apply, stat, zxid } = harness();
-  const text = 'server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nversion=3';
-  const r = apply({ type: OpCode.reconfig, data: Buffer.from(text) });
+  const members = 'server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181';
+  const r = apply({ type: OpCode.reconfig, data: Buffer.from(members) });
+  const text = `${members}\nversion=${zxid().toString(16)}`;
   assert.equal(r.err, 0);
   assert.deepEqual(r.events.map((e) => [e.type, e.path]), [[EventType.NodeDataChanged, '/zookeeper/config']]);
   const s = stat('/zookeeper/config')!;
