@@ -60,10 +60,17 @@ export class FileWindow {
     this.buf = Buffer.allocUnsafe(Math.min(chunkBytes, size));
   }
 
+  /** The bytes if they are already loaded: lets a reader skip an await per record. */
+  cached(offset: number, n: number): Buffer | undefined {
+    if (offset >= this.start && offset + n <= this.start + this.length) return this.buf.subarray(offset - this.start, offset - this.start + n);
+    return undefined;
+  }
+
   async view(offset: number, n: number): Promise<Buffer | null> {
     if (offset + n > this.size) return null;
+    const hit = this.cached(offset, n);
+    if (hit) return hit;
     const end = this.start + this.length;
-    if (offset >= this.start && offset + n <= end) return this.buf.subarray(offset - this.start, offset - this.start + n);
     const want = Math.min(Math.max(n, this.chunkBytes), this.size - offset);
     const kept = offset >= this.start && offset < end ? end - offset : 0;
     const target = this.buf.length >= want ? this.buf : Buffer.allocUnsafe(want);

@@ -5,8 +5,8 @@
  *
  *   record  = length int | crc int | type u8 | payload
  *   length  = bytes of type + payload (1 .. maxRecordBytes)
- *   crc     = CRC-32 of the length field followed by type + payload, so a damaged
- *             length is caught as surely as damaged content
+ *   crc     = CRC-32 of type + payload (a damaged length moves the bytes it covers,
+ *             so the CRC catches that too)
  *
  *   entry      (type 1) = index long | term long | kind int | data buffer
  *                         | change? bool [op int | id long | context string]
@@ -31,16 +31,9 @@ export type Decoded =
   | { type: 'hard-state'; hardState: HardState }
   | { type: 'snapshot'; index: number; term: number };
 
-/** CRC of a record: its length field, then type + payload. */
-export function recordCrc(length: number, body: Uint8Array): number {
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32BE(length, 0);
-  return crc32(body, crc32(len));
-}
-
 /** Whether `body` (type + payload) checks against `crc` and has a known type: a record this log wrote. */
 export function isValidRecord(crc: number, body: Buffer): boolean {
-  return KNOWN_TYPES.has(body[0]) && recordCrc(body.length, body) === crc;
+  return KNOWN_TYPES.has(body[0]) && crc32(body) === crc;
 }
 
 /** Reads a record's length and crc from its first 8 bytes. */
@@ -58,7 +51,7 @@ function frame(type: number): Buffer {
   b.writeUInt32BE(length, 0);
   b[RECORD_HEADER_BYTES] = type;
   payload.copy(b, RECORD_HEADER_BYTES + 1);
-  b.writeUInt32BE(recordCrc(length, b.subarray(RECORD_HEADER_BYTES)), 4);
+  b.writeUInt32BE(crc32(b.subarray(RECORD_HEADER_BYTES)), 4);
   return b;
 }
 

@@ -18,6 +18,7 @@
  */
 import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Entry, HardState } from '../consensus/types.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { FileWindow, fsyncDir, writeFully } from './files.js';
@@ -30,7 +31,6 @@ import {
   encodeSnapshotMarker,
   isValidRecord,
   readCount,
-  recordCrc,
   recordHeader,
   type Decoded,
 } from './records.js';
@@ -432,12 +432,25 @@ async function replaySegment(fh: FileHandle, seg: Segment, isLast: boolean, repl
   if (headerSeq !== seg.seq) throw new WalCorruptError(seg.path, 8, `header says segment ${headerSeq}, the file name says ${seg.seq}`);
 
   let pos = SEGMENT_HEADER_BYTES;
+  const max = opts.maxRecordBytes;
   while (pos < size) {
-    const problem = await readRecord(window, pos, seg, replay, opts.maxRecordBytes);
-    if (typeof problem === 'number') {
-      pos = problem;
+    // Awaits only when the window has to load more: most records are parsed without one.
+    const head = window.cached(pos, RECORD_HEADER_BYTES) ?? (await window.view(pos, RECORD_HEADER_BYTES));
+    const { length, crc } = head ? recordHeader(head, 0) : { length: 0, crc: 0 };
+    const sane = head !== null && length >= 1 && length <= max;
+    const body = sane ? (window.cached(pos + RECORD_HEADER_BYTES, length) ?? (await window.view(pos + RECORD_HEADER_BYTES, length))) : null;
+    if (body && crc32(body) === crc) {
+      applyRecord(seg, pos, body, replay);
+      pos += RECORD_HEADER_BYTES + length;
       continue;
     }
+    const problem = !head
+      ? `partial record header (${size - pos} bytes)`
+      : !sane
+        ? `record length ${length} outside 1..${max}`
+        : !body
+          ? `record of ${length} bytes runs past the end of the file`
+          : 'checksum mismatch';
     if (!isLast) throw new WalCorruptError(seg.path, pos, `${problem}, in a segment that is not the last`);
     const next = await validRecordAfter(window, pos, opts.maxRecordBytes);
     if (next !== null) throw new WalCorruptError(seg.path, pos, `${problem}, followed by a valid record at byte ${next}`);
@@ -454,15 +467,8 @@ async function replaySegment(fh: FileHandle, seg: Segment, isLast: boolean, repl
   seg.size = size;
 }
 
-/** Replays the record at `pos`: returns the offset after it, or what is wrong with it (torn or damaged). */
-async function readRecord(window: FileWindow, pos: number, seg: Segment, replay: Replay, maxRecordBytes: number): Promise<number | string> {
-  const head = await window.view(pos, RECORD_HEADER_BYTES);
-  if (!head) return `partial record header (${window.size - pos} bytes)`;
-  const { length, crc } = recordHeader(head, 0);
-  if (length < 1 || length > maxRecordBytes) return `record length ${length} outside 1..${maxRecordBytes}`;
-  const body = await window.view(pos + RECORD_HEADER_BYTES, length);
-  if (!body) return `record of ${length} bytes runs past the end of the file`;
-  if (recordCrc(length, body) !== crc) return 'checksum mismatch';
+/** Replays a record whose CRC checked out. */
+function applyRecord(seg: Segment, pos: number, body: Buffer, replay: Replay): void {
   let record: Decoded;
   try {
     record = decodeRecord(body);
@@ -474,7 +480,6 @@ async function readRecord(window: FileWindow, pos: number, seg: Segment, replay:
   if (record.type === 'entry') seg.maxIndex = Math.max(seg.maxIndex, record.entry.index);
   if (record.type === 'snapshot') seg.maxIndex = Math.max(seg.maxIndex, record.index);
   if (record.type === 'hard-state') seg.hasHardState = true;
-  return pos + RECORD_HEADER_BYTES + length;
 }
 
 /** Offset of the first valid record starting after `bad`, or null: tells a torn tail from damage in the middle. */
