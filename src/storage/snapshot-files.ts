@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { SnapshotMeta } from '../consensus/types.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -205,7 +205,7 @@ export class SnapshotStore {
       const metaBuf = Buffer.allocUnsafe(metaBytes);
       await readFully(fh, metaBuf, 0, metaBytes, PREFIX_BYTES);
       const meta = parseMeta(metaBuf);
-      const m = SNAP_NAME.exec(path.slice(path.lastIndexOf('/') + 1));
+      const m = SNAP_NAME.exec(basename(path));
       if (m && (Number(m[1]) !== meta.term || Number(m[2]) !== meta.index)) {
         throw new Error(`file name says term ${m[1]} index ${m[2]}, its meta says term ${meta.term} index ${meta.index}`);
       }

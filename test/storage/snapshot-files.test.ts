@@ -57,6 +57,17 @@ test('a snapshot streamed from a generator is written, found by latest() and rea
   assert.equal((await collect((await store.latest())!.body())).length, 0);
 });
 
+test('a body that fails midway leaves no file behind', async () => {
+  const dir = await tempDir();
+  const store = await SnapshotStore.open(dir, { logger: silentLogger });
+  async function* failing() {
+    yield* body(3, 30);
+    throw new Error('tree went away');
+  }
+  await assert.rejects(store.write(meta(3), failing()), /tree went away/);
+  assert.deepEqual(await files(dir), []);
+});
+
 test('only the newest two snapshots are kept', async () => {
   const dir = await tempDir();
   const store = await SnapshotStore.open(dir, { logger: silentLogger });
