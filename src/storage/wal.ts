@@ -142,6 +142,10 @@ export class WriteAheadLog {
       snapshot: options.snapshot ?? { index: 0, term: 0 },
       logger: options.logger ?? createLogger(),
     };
+    for (const key of ['segmentBytes', 'maxRecordBytes', 'maxBufferedBytes'] as const) {
+      if (!Number.isSafeInteger(opts[key]) || opts[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${opts[key]}`);
+    }
+    if (opts.maxRecordBytes > 0xffff_ffff) throw new RangeError('maxRecordBytes must fit the 32-bit record length');
     await mkdir(dir, { recursive: true });
     const segments: Segment[] = [];
     for (const name of (await readdir(dir)).sort()) {

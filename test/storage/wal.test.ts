@@ -409,3 +409,9 @@ test('a record whose checksum matches but whose counts are absurd is refused bef
   assert.throws(() => decodeRecord(Buffer.of(9)), /unknown record type 9/);
   assert.throws(() => encodeEntry({ index: -1, term: 1, kind: 'empty' }), RangeError);
 });
+
+test('nonsensical options are refused with a clear error', async () => {
+  const dir = await tempDir();
+  await assert.rejects(open(dir, { segmentBytes: 0 }), /segmentBytes must be a positive integer/);
+  await assert.rejects(open(dir, { maxRecordBytes: 2 ** 33 }), /32-bit/);
+});
