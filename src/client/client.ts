@@ -1,23 +1,28 @@
 /**
  * A typed, promise-based ZooKeeper client for pulsekeeper and Apache ZooKeeper.
  *
- * Heartbeats: a ping when idle for a third of the negotiated timeout; the
- * connection is declared lost when nothing is heard for two thirds of it. The
- * client then reconnects to the next host (hosts are tried in random order),
- * reattaching the session by id and password, re-sending auth and re-registering
- * watches with setWatches. Requests in flight when a connection drops fail with
- * ConnectionLossError (nothing is retried behind the caller's back); requests
- * made while suspended wait for a connection up to requestTimeoutMs.
+ * Heartbeats (see heartbeat.ts): a ping when nothing was sent for a third of the
+ * negotiated timeout; the connection is declared lost when nothing was heard for
+ * two thirds of it. The client then dials the next host (hosts are tried in
+ * random order), reattaching the session by id and password, re-sending auth and
+ * re-registering watches with setWatches. Requests in flight when a connection
+ * drops fail with ConnectionLossError (nothing is retried behind the caller's
+ * back); requests made while disconnected wait for a connection up to
+ * requestTimeoutMs, then fail with ConnectionLossError.
  *
- * States: connecting -> connected; on loss suspended; then reconnected (same
- * session) or expired (session gone: ephemerals lost, rebuild); closed by close().
+ * States, each also emitted as an event of its name and as `state`:
+ * connecting -> connected; on a lost connection suspended; then reconnected
+ * (same session) or expired (session gone with its ephemerals). After expiry the
+ * client opens a new session by itself (`connected` again, with a new sessionId;
+ * watches are carried over) unless renewExpiredSession is false, in which case
+ * it stays expired. closed after close().
  */
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { ErrorCode } from '../protocol/errors.js';
 import { FrameDecoder } from '../protocol/frame.js';
 import { JuteReader } from '../protocol/jute.js';
-import { AddWatchMode, CreateMode, EventType, isTTLMode, OpCode, Xid } from '../protocol/opcodes.js';
+import { AddWatchMode, CreateMode, EventType, isSequentialMode, isTTLMode, OpCode, Xid } from '../protocol/opcodes.js';
 import {
   decodeResponseBody,
   encodeConnectRequest,
@@ -33,7 +38,10 @@ import {
   type ResponseBody,
   type Stat,
 } from '../protocol/records.js';
-import { ConnectionLossError, errorFor, SessionExpiredError, ZooKeeperError } from './errors.js';
+import { invalidPathReason } from '../tree/path.js';
+import { AuthFailedError, BadArgumentsError, ConnectionLossError, errorFor, SessionExpiredError, ThrottledOpError } from './errors.js';
+import { Heartbeat } from './heartbeat.js';
+import { parseConnectionString, shuffled, type HostPort } from './hosts.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'suspended' | 'reconnected' | 'expired' | 'closed';
 
@@ -42,16 +50,28 @@ export interface WatchEvent {
   path: string;
 }
 export type WatchListener = (event: WatchEvent) => void;
+export type WatchKind = 'children' | 'data' | 'any';
+
+export interface Credentials {
+  scheme: string;
+  auth: Buffer;
+}
 
 export interface ClientOptions {
-  /** Requested session timeout; the server clamps it into its bounds. */
+  /** Requested session timeout; the server clamps it into its bounds. Default 30 s. */
   sessionTimeoutMs?: number;
-  /** How long a request made while disconnected waits for a connection. */
+  /** How long a request made while disconnected waits for a connection. Default: the session timeout. */
   requestTimeoutMs?: number;
+  /** How long connect() waits for the first session. Default: the session timeout. */
+  connectTimeoutMs?: number;
   /** Identities to authenticate with, re-sent after every reconnect. */
-  auth?: { scheme: string; auth: Buffer }[];
-  /** Requests outstanding at once (further ones fail at once). */
+  auth?: Credentials[];
+  /** Requests outstanding at once (in flight and waiting); further ones fail at once. Default 10,000. */
   maxOutstanding?: number;
+  /** After expiry, open a new session by itself (default true) or stay expired. */
+  renewExpiredSession?: boolean;
+  /** Attach to an existing session instead of opening one. */
+  session?: { id: bigint; password: Buffer };
   random?: () => number;
 }
 
@@ -77,7 +97,7 @@ export interface CreateOptions {
 
 /** An operation of a transaction. */
 export type TxOp =
-  | { op: 'create'; path: string; data?: Buffer; mode?: Mode; acl?: ACL[] }
+  | ({ op: 'create'; path: string; data?: Buffer } & CreateOptions)
   | { op: 'delete'; path: string; version?: number }
   | { op: 'setData'; path: string; data: Buffer; version?: number }
   | { op: 'check'; path: string; version: number };
@@ -89,87 +109,123 @@ const EVENT_NAMES: Record<number, WatchEvent['type']> = {
   [EventType.NodeChildrenChanged]: 'childrenChanged',
 };
 
+const WATCHER_TYPES: Record<WatchKind, number> = { children: 1, data: 2, any: 3 };
+
+/** Largest reply frame accepted from a server. */
+const MAX_FRAME = 16 * 1024 * 1024;
+/** setWatches requests are split so that each stays well under the server's packet limit. */
+const SET_WATCHES_MAX_BYTES = 128 * 1024;
+/** Events a watch iterator holds for a consumer that does not keep up. */
+const ITERATOR_MAX_QUEUED = 10_000;
+
+interface Reply {
+  response?: ResponseBody;
+  zxid: number;
+  err: number;
+}
+
 interface Pending {
   xid: number;
   type: number;
   path?: string;
-  resolve: (r: { response?: ResponseBody; zxid: number }) => void;
+  resolve: (r: Reply) => void;
   reject: (e: Error) => void;
-  /** Allowed to fail with a code instead of rejecting (exists answers NONODE with null). */
+  /** An error code answered as a result rather than a rejection (exists and NONODE). */
   tolerate?: number;
 }
 
-interface Waiting {
+interface Waiting extends Omit<Pending, 'xid' | 'type'> {
   body: RequestBody;
-  path?: string;
-  tolerate?: number;
-  resolve: Pending['resolve'];
-  reject: Pending['reject'];
   deadline: NodeJS.Timeout;
 }
 
-export function parseConnectionString(s: string): { hosts: string[]; chroot: string } {
-  const slash = s.indexOf('/');
-  const chroot = slash >= 0 ? s.slice(slash).replace(/\/$/, '') : '';
-  const hosts = (slash >= 0 ? s.slice(0, slash) : s).split(',').map((h) => h.trim()).filter(Boolean);
-  if (hosts.length === 0) throw new Error(`no hosts in connection string "${s}"`);
-  return { hosts, chroot: chroot === '/' ? '' : chroot };
+/** One TCP connection to one server, from dial to close. */
+interface Connection {
+  sock: Socket;
+  decoder: FrameDecoder;
+  handshaking: boolean;
+  heartbeat?: Heartbeat;
+  timer?: NodeJS.Timeout;
+}
+
+/** The iterator's consumer fell too far behind; events were dropped and state must be read again. */
+export class WatchOverflowError extends Error {
+  override name = 'WatchOverflowError';
 }
 
 export class PulseClient extends EventEmitter {
-  private readonly hosts: string[];
+  private readonly hosts: HostPort[];
   private readonly chroot: string;
   private hostIndex = 0;
-  private socket: Socket | undefined;
-  private decoder = new FrameDecoder(16 * 1024 * 1024);
+  private conn: Connection | undefined;
+  private redial: NodeJS.Timeout | undefined;
   private readonly pending: Pending[] = [];
   private readonly waiting: Waiting[] = [];
+  /** Auth replies are not ordered with other replies (servers answer them at once), so they queue apart. */
+  private readonly authWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private xid = 1;
   private _state: ConnectionState = 'connecting';
-  private handshaking = false;
-  sessionId = 0n;
+  private everConnected = false;
+  private _sessionId = 0n;
   private passwd: Buffer = Buffer.alloc(16);
-  /** The negotiated session timeout. */
-  sessionTimeoutMs: number;
+  private _sessionTimeoutMs: number;
   private lastZxid = 0;
-  private lastHeard = 0;
-  private lastSent = 0;
-  private heartbeat: NodeJS.Timeout | undefined;
   private readonly dataWatches = new Map<string, Set<WatchListener>>();
   private readonly existWatches = new Map<string, Set<WatchListener>>();
   private readonly childWatches = new Map<string, Set<WatchListener>>();
   private readonly persistent = new Map<string, Set<WatchListener>>();
   private readonly recursive = new Map<string, Set<WatchListener>>();
-  private readonly opts: Required<Omit<ClientOptions, 'auth'>> & { auth: { scheme: string; auth: Buffer }[] };
+  private readonly auths: Credentials[];
+  private readonly opts: Required<Omit<ClientOptions, 'auth' | 'session'>>;
 
   private constructor(connectionString: string, opts: ClientOptions) {
     super();
     const { hosts, chroot } = parseConnectionString(connectionString);
     const random = opts.random ?? Math.random;
-    this.hosts = hosts.map((h) => ({ h, k: random() })).sort((a, b) => a.k - b.k).map((x) => x.h);
+    this.hosts = shuffled(hosts, random);
     this.chroot = chroot;
+    const sessionTimeoutMs = opts.sessionTimeoutMs ?? 30_000;
+    if (!(sessionTimeoutMs > 0)) throw new RangeError(`sessionTimeoutMs must be positive, got ${sessionTimeoutMs}`);
     this.opts = {
-      sessionTimeoutMs: opts.sessionTimeoutMs ?? 30_000,
-      requestTimeoutMs: opts.requestTimeoutMs ?? opts.sessionTimeoutMs ?? 30_000,
-      auth: [...(opts.auth ?? [])],
+      sessionTimeoutMs,
+      requestTimeoutMs: opts.requestTimeoutMs ?? sessionTimeoutMs,
+      connectTimeoutMs: opts.connectTimeoutMs ?? sessionTimeoutMs,
       maxOutstanding: opts.maxOutstanding ?? 10_000,
+      renewExpiredSession: opts.renewExpiredSession ?? true,
       random,
     };
-    this.sessionTimeoutMs = this.opts.sessionTimeoutMs;
+    this.auths = [...(opts.auth ?? [])];
+    this._sessionTimeoutMs = sessionTimeoutMs;
+    if (opts.session) {
+      this._sessionId = opts.session.id;
+      this.passwd = Buffer.from(opts.session.password);
+    }
   }
 
-  /** Connects and resolves once a session is established. */
+  /** Connects and resolves once a session is established (ConnectionLossError after connectTimeoutMs). */
   static async connect(connectionString: string, opts: ClientOptions = {}): Promise<PulseClient> {
     const c = new PulseClient(connectionString, opts);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        c.close().catch(() => {});
-        reject(new ConnectionLossError(undefined, `could not connect to ${connectionString}`));
-      }, c.opts.sessionTimeoutMs);
-      c.once('connected', () => {
+      const fail = (e: Error) => {
         clearTimeout(timer);
+        c.off('connected', ok);
+        c.off('expired', expired);
+        c.close().catch(() => {});
+        reject(e);
+      };
+      const timer = setTimeout(
+        () => fail(new ConnectionLossError(undefined, `no session with ${connectionString} within ${c.opts.connectTimeoutMs} ms`)),
+        c.opts.connectTimeoutMs,
+      );
+      const ok = () => {
+        clearTimeout(timer);
+        c.off('expired', expired);
         resolve();
-      });
+      };
+      // Only when attaching to a given session: it no longer exists.
+      const expired = () => fail(new SessionExpiredError(undefined, 'the session to attach to has expired'));
+      c.once('connected', ok);
+      c.once('expired', expired);
       c.dial();
     });
     return c;
@@ -179,6 +235,30 @@ export class PulseClient extends EventEmitter {
     return this._state;
   }
 
+  /** The current session's id (0n before the first session). */
+  get sessionId(): bigint {
+    return this._sessionId;
+  }
+
+  /** The current session's password, with which another connection can attach to it. */
+  get sessionPassword(): Buffer {
+    return Buffer.from(this.passwd);
+  }
+
+  /** The negotiated session timeout (the requested one until a server answered). */
+  get sessionTimeoutMs(): number {
+    return this._sessionTimeoutMs;
+  }
+
+  /** No further session will come: closed, or expired without renewal. */
+  private get finished(): boolean {
+    return this._state === 'closed' || (this._state === 'expired' && !this.opts.renewExpiredSession);
+  }
+
+  private get ready(): boolean {
+    return this._state === 'connected' || this._state === 'reconnected';
+  }
+
   private setState(s: ConnectionState): void {
     if (this._state === s) return;
     this._state = s;
@@ -186,154 +266,238 @@ export class PulseClient extends EventEmitter {
     this.emit(s);
   }
 
+  /** Resolves when a session is usable: at once if connected, else at the next connected/reconnected. */
+  whenConnected(timeoutMs = this.opts.requestTimeoutMs): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (e?: Error) => {
+        clearTimeout(timer);
+        this.off('state', onState);
+        if (e) reject(e);
+        else resolve();
+      };
+      const onState = () => {
+        if (this.ready) done();
+        else if (this._state === 'closed') done(new ConnectionLossError(undefined, 'client closed'));
+        else if (this.finished) done(new SessionExpiredError());
+      };
+      const timer = setTimeout(() => done(new ConnectionLossError(undefined, `no connection within ${timeoutMs} ms`)), timeoutMs);
+      this.on('state', onState);
+      onState();
+    });
+  }
+
   // ---- connection -------------------------------------------------------------
 
   private dial(): void {
-    if (this._state === 'closed' || this._state === 'expired') return;
-    const host = this.hosts[this.hostIndex++ % this.hosts.length];
-    const i = host.lastIndexOf(':');
-    const sock = connect({ host: host.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(host.slice(i + 1)), noDelay: true });
-    this.socket = sock;
-    this.decoder = new FrameDecoder(16 * 1024 * 1024);
-    this.handshaking = true;
+    this.redial = undefined;
+    if (this.finished) return;
+    const { host, port } = this.hosts[this.hostIndex++ % this.hosts.length];
+    const sock = connect({ host, port, noDelay: true });
+    const conn: Connection = { sock, decoder: new FrameDecoder(MAX_FRAME), handshaking: true };
+    this.conn = conn;
     sock.on('connect', () => {
       sock.write(
-        encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: this.lastZxid, timeOut: this.opts.sessionTimeoutMs, sessionId: this.sessionId, passwd: this.passwd, readOnly: false }),
+        encodeConnectRequest({
+          protocolVersion: 0,
+          lastZxidSeen: this.lastZxid,
+          timeOut: this.opts.sessionTimeoutMs,
+          sessionId: this._sessionId,
+          passwd: this.passwd,
+          readOnly: false,
+        }),
       );
     });
-    sock.on('data', (chunk) => this.onData(sock, chunk));
+    sock.on('data', (chunk) => this.onData(conn, chunk));
     sock.on('error', () => {});
-    sock.on('close', () => this.onDisconnect(sock));
-    // A host that does not answer the handshake in time is given up for the next.
-    sock.setTimeout(Math.max(1000, (this.sessionTimeoutMs * 2) / 3), () => sock.destroy());
+    sock.on('close', () => this.onDisconnect(conn));
+    // A host that does not answer the handshake in its share of the timeout is given up for the next.
+    conn.timer = setTimeout(() => sock.destroy(), Math.max(1000, this.opts.sessionTimeoutMs / this.hosts.length));
   }
 
-  private onDisconnect(sock: Socket): void {
-    if (sock !== this.socket) return;
-    this.socket = undefined;
-    clearInterval(this.heartbeat);
+  private onDisconnect(conn: Connection): void {
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    clearTimeout(conn.timer);
     for (const p of this.pending.splice(0)) p.reject(new ConnectionLossError(p.path));
-    if (this._state === 'closed' || this._state === 'expired') return;
-    if (this._state === 'connected' || this._state === 'reconnected') this.setState('suspended');
-    setTimeout(() => this.dial(), this.hostIndex % this.hosts.length === 0 ? 100 + 200 * this.opts.random() : 0);
+    for (const a of this.authWaiters.splice(0)) a.reject(new ConnectionLossError());
+    if (this.finished) return;
+    if (this.ready) this.setState('suspended');
+    // Straight on to the next host; a pause once every host was tried.
+    const pause = this.hostIndex % this.hosts.length === 0 ? 100 + 200 * this.opts.random() : 0;
+    this.redial = setTimeout(() => this.dial(), pause);
   }
 
-  private onData(sock: Socket, chunk: Buffer): void {
-    this.lastHeard = performance.now();
-    let frames: Buffer[];
+  private onData(conn: Connection, chunk: Buffer): void {
+    if (conn !== this.conn) return;
+    conn.heartbeat?.heard(performance.now());
     try {
-      frames = this.decoder.push(chunk);
+      for (const frame of conn.decoder.push(chunk)) {
+        if (conn !== this.conn) return;
+        this.onFrame(conn, new JuteReader(frame));
+      }
     } catch {
-      sock.destroy();
+      // A malformed or unexpected reply: this connection cannot be trusted further.
+      conn.sock.destroy();
+    }
+  }
+
+  private onFrame(conn: Connection, r: JuteReader): void {
+    if (conn.handshaking) {
+      this.onHandshake(conn, readConnectResponse(r));
       return;
     }
-    for (const frame of frames) {
-      const r = new JuteReader(frame);
-      if (this.handshaking) {
-        this.handshaking = false;
-        this.onConnected(sock, readConnectResponse(r));
-        continue;
-      }
-      const h = readReplyHeader(r);
-      if (h.xid === Xid.notification) {
+    const h = readReplyHeader(r);
+    if (h.zxid > 0) this.lastZxid = Math.max(this.lastZxid, h.zxid);
+    switch (h.xid) {
+      case Xid.notification:
         this.onNotification(readWatcherEvent(r));
-        continue;
-      }
-      if (h.xid === Xid.ping) continue;
-      if (h.zxid > 0) this.lastZxid = Math.max(this.lastZxid, h.zxid);
-      const p = this.pending.shift();
-      if (!p || p.xid !== h.xid) {
-        // Replies come in request order; anything else means client and server disagree.
-        sock.destroy();
+        return;
+      case Xid.ping:
+        return;
+      case Xid.auth: {
+        const waiter = this.authWaiters.shift();
+        if (h.err === 0) waiter?.resolve();
+        else waiter?.reject(errorFor(h.err));
         return;
       }
-      if (h.err !== 0 && h.err !== p.tolerate) {
-        p.reject(errorFor(h.err, p.path));
-        continue;
-      }
-      const response = h.err === 0 && r.remaining > 0 ? decodeResponseBody(p.type, r) : undefined;
-      p.resolve({ response, zxid: h.zxid });
     }
-  }
-
-  private onConnected(sock: Socket, res: { timeOut: number; sessionId: bigint; passwd: Buffer }): void {
-    sock.setTimeout(0);
-    if (res.timeOut <= 0) {
-      // The session is gone: its ephemerals and watches with it.
-      this.setState('expired');
-      for (const w of this.waiting.splice(0)) {
-        clearTimeout(w.deadline);
-        w.reject(new SessionExpiredError(w.path));
-      }
-      sock.destroy();
+    const p = this.pending.shift();
+    // Other replies come in request order; anything else means client and server disagree.
+    if (!p || p.xid !== h.xid) throw new Error(`reply xid ${h.xid} does not match request xid ${p?.xid}`);
+    if (h.err !== 0 && h.err !== p.tolerate) {
+      p.reject(errorFor(h.err, p.path));
       return;
     }
-    const first = this.sessionId === 0n;
-    this.sessionId = res.sessionId;
-    this.passwd = res.passwd;
-    this.sessionTimeoutMs = res.timeOut;
-    this.lastHeard = this.lastSent = performance.now();
-    // Ping when idle for a third of the timeout; declare the connection lost after two thirds of silence.
-    this.heartbeat = setInterval(() => {
-      const now = performance.now();
-      if (now - this.lastHeard > (this.sessionTimeoutMs * 2) / 3) sock.destroy();
-      else if (now - this.lastSent >= this.sessionTimeoutMs / 3) this.write(sock, encodeRequest(Xid.ping, { type: OpCode.ping }));
-    }, Math.max(10, this.sessionTimeoutMs / 10));
-    this.heartbeat.unref();
-    for (const a of this.opts.auth) {
-      this.pending.push({ xid: Xid.auth, type: OpCode.auth, resolve: () => {}, reject: (e) => this.emit('authFailed', e) });
-      this.write(sock, encodeRequest(Xid.auth, { type: OpCode.auth, authType: 0, scheme: a.scheme, auth: a.auth }));
+    const response = h.err === 0 && r.remaining > 0 ? decodeResponseBody(p.type, r) : undefined;
+    p.resolve({ response, zxid: h.zxid, err: h.err });
+  }
+
+  private onHandshake(conn: Connection, res: { timeOut: number; sessionId: bigint; passwd: Buffer }): void {
+    conn.handshaking = false;
+    clearTimeout(conn.timer);
+    if (res.timeOut <= 0) {
+      this.onExpired();
+      conn.sock.destroy();
+      return;
     }
-    if (!first) this.restoreWatches(sock);
-    this.setState(first ? 'connected' : 'reconnected');
+    const sameSession = this.everConnected && res.sessionId === this._sessionId;
+    this.everConnected = true;
+    this._sessionId = res.sessionId;
+    this.passwd = Buffer.from(res.passwd);
+    this._sessionTimeoutMs = res.timeOut;
+    conn.heartbeat = new Heartbeat(res.timeOut, performance.now());
+    this.armHeartbeat(conn);
+    for (const a of this.auths) {
+      this.sendAuth(conn, a).catch((e) => {
+        if (!(e instanceof AuthFailedError)) return;
+        // The server closes the connection; every later one would fail the same way.
+        this.emit('authFailed', e);
+        void this.close();
+      });
+    }
+    this.restoreWatches(conn);
+    this.setState(sameSession ? 'reconnected' : 'connected');
     for (const w of this.waiting.splice(0)) {
       clearTimeout(w.deadline);
       this.send(w.body, w.path, w.tolerate).then(w.resolve, w.reject);
     }
   }
 
-  private restoreWatches(sock: Socket): void {
-    const data = [...this.dataWatches.keys()].map((p) => this.full(p));
-    const exist = [...this.existWatches.keys()].map((p) => this.full(p));
-    const child = [...this.childWatches.keys()].map((p) => this.full(p));
-    const pers = [...this.persistent.keys()].map((p) => this.full(p));
-    const rec = [...this.recursive.keys()].map((p) => this.full(p));
-    if (data.length + exist.length + child.length + pers.length + rec.length === 0) return;
-    const type = pers.length + rec.length > 0 ? OpCode.setWatches2 : OpCode.setWatches;
-    this.write(
-      sock,
-      encodeRequest(Xid.setWatches, {
-        type,
-        relativeZxid: this.lastZxid,
-        dataWatches: data,
-        existWatches: exist,
-        childWatches: child,
-        persistentWatches: pers,
-        persistentRecursiveWatches: rec,
-      }),
-    );
-    // Its reply (xid -8) is matched like a ping: skipped.
-    this.pending.push({ xid: Xid.setWatches, type, resolve: () => {}, reject: () => {}, tolerate: undefined });
+  private onExpired(): void {
+    // Requests made in the lost session's time fail; the application rebuilds on `expired`.
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.deadline);
+      w.reject(new SessionExpiredError(w.path));
+    }
+    this._sessionId = 0n;
+    this.passwd = Buffer.alloc(16);
+    this.setState('expired');
   }
 
-  private write(sock: Socket, frame: Buffer): void {
-    this.lastSent = performance.now();
-    sock.write(frame);
+  private armHeartbeat(conn: Connection): void {
+    const hb = conn.heartbeat!;
+    clearTimeout(conn.timer);
+    conn.timer = setTimeout(() => {
+      const now = performance.now();
+      const due = hb.due(now);
+      if (due === 'lost') {
+        conn.sock.destroy();
+        return;
+      }
+      if (due === 'ping') this.write(conn, encodeRequest(Xid.ping, { type: OpCode.ping }));
+      this.armHeartbeat(conn);
+    }, Math.max(1, hb.nextCheck() - performance.now()));
+    // The socket keeps the process alive while connected; the timer alone should not.
+    conn.timer.unref();
+  }
+
+  private sendAuth(conn: Connection, a: Credentials): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.authWaiters.push({ resolve, reject });
+      this.write(conn, encodeRequest(Xid.auth, { type: OpCode.auth, authType: 0, scheme: a.scheme, auth: a.auth }));
+    });
+  }
+
+  private restoreWatches(conn: Connection): void {
+    const lists = {
+      data: [...this.dataWatches.keys()],
+      exist: [...this.existWatches.keys()],
+      child: [...this.childWatches.keys()],
+      pers: [...this.persistent.keys()],
+      rec: [...this.recursive.keys()],
+    };
+    const type = lists.pers.length + lists.rec.length > 0 ? OpCode.setWatches2 : OpCode.setWatches;
+    let batch = { data: [] as string[], exist: [] as string[], child: [] as string[], pers: [] as string[], rec: [] as string[] };
+    let bytes = 0;
+    const flush = () => {
+      if (bytes === 0) return;
+      this.pending.push({ xid: Xid.setWatches, type, resolve: () => {}, reject: () => {} });
+      this.write(
+        conn,
+        encodeRequest(Xid.setWatches, {
+          type,
+          relativeZxid: this.lastZxid,
+          dataWatches: batch.data,
+          existWatches: batch.exist,
+          childWatches: batch.child,
+          persistentWatches: batch.pers,
+          persistentRecursiveWatches: batch.rec,
+        }),
+      );
+      batch = { data: [], exist: [], child: [], pers: [], rec: [] };
+      bytes = 0;
+    };
+    for (const kind of Object.keys(lists) as (keyof typeof lists)[]) {
+      for (const path of lists[kind]) {
+        const full = this.full(path);
+        if (bytes + full.length + 4 > SET_WATCHES_MAX_BYTES) flush();
+        batch[kind].push(full);
+        bytes += Buffer.byteLength(full) + 4;
+      }
+    }
+    flush();
+  }
+
+  private write(conn: Connection, frame: Buffer): void {
+    conn.heartbeat?.sent(performance.now());
+    conn.sock.write(frame);
   }
 
   /** Sends a request now if connected, else waits for a connection up to requestTimeoutMs. */
-  private send(body: RequestBody, path?: string, tolerate?: number): Promise<{ response?: ResponseBody; zxid: number }> {
+  private send(body: RequestBody, path?: string, tolerate?: number): Promise<Reply> {
     return new Promise((resolve, reject) => {
       if (this._state === 'closed') return reject(new ConnectionLossError(path, 'client closed'));
-      if (this._state === 'expired') return reject(new SessionExpiredError(path));
+      if (this.finished) return reject(new SessionExpiredError(path));
       if (this.pending.length + this.waiting.length >= this.opts.maxOutstanding) {
-        return reject(new ZooKeeperError(ErrorCode.THROTTLEDOP, path, 'too many outstanding requests'));
+        return reject(new ThrottledOpError(path, `more than ${this.opts.maxOutstanding} requests outstanding`));
       }
-      const sock = this.socket;
-      if (sock && !this.handshaking && (this._state === 'connected' || this._state === 'reconnected')) {
-        const xid = this.xid++;
+      const conn = this.conn;
+      if (conn && !conn.handshaking && this.ready) {
+        const xid = this.xid;
+        this.xid = this.xid >= 0x7fffffff ? 1 : this.xid + 1;
         this.pending.push({ xid, type: body.type, path, resolve, reject, tolerate });
-        this.write(sock, encodeRequest(xid, body));
+        this.write(conn, encodeRequest(xid, body));
         return;
       }
       const w: Waiting = {
@@ -352,25 +516,32 @@ export class PulseClient extends EventEmitter {
     });
   }
 
+  /** Ends the session (its ephemerals go at once) and the connection. */
   async close(): Promise<void> {
     if (this._state === 'closed') return;
-    const sock = this.socket;
-    if (sock && (this._state === 'connected' || this._state === 'reconnected')) {
+    const conn = this.conn;
+    if (conn && !conn.handshaking && this.ready) {
       await Promise.race([this.send({ type: OpCode.closeSession }).catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
     }
+    clearTimeout(this.redial);
     this.setState('closed');
-    clearInterval(this.heartbeat);
     for (const w of this.waiting.splice(0)) {
       clearTimeout(w.deadline);
       w.reject(new ConnectionLossError(w.path, 'client closed'));
     }
-    this.socket = undefined;
-    sock?.destroy();
+    if (conn) {
+      clearTimeout(conn.timer);
+      conn.sock.destroy();
+    }
   }
 
   // ---- paths and watches ------------------------------------------------------
 
-  private full(path: string): string {
+  /** The server-side path of a client path (chroot prepended), checked as ZooKeeper's client checks it. */
+  private full(path: string, sequential = false): string {
+    // A sequential node's name may end in '/': the server appends the counter.
+    const reason = typeof path === 'string' ? invalidPathReason(sequential ? path + '1' : path) : 'path must be a string';
+    if (reason) throw new BadArgumentsError(String(path), `invalid path "${path}": ${reason}`);
     return this.chroot ? (path === '/' ? this.chroot : this.chroot + path) : path;
   }
 
@@ -411,8 +582,11 @@ export class PulseClient extends EventEmitter {
         for (const l of this.recursive.get(p) ?? []) fire.add(l);
       }
     }
-    for (const l of fire) l(event);
-    this.emit('watch', event);
+    // After the frame is handled and in arrival order with replies: a throwing listener is the application's error, not the connection's.
+    queueMicrotask(() => {
+      for (const l of fire) l(event);
+      this.emit('watch', event);
+    });
   }
 
   // ---- operations ---------------------------------------------------------------
@@ -423,14 +597,17 @@ export class PulseClient extends EventEmitter {
 
   /** Creates a node and returns its actual path (sequential suffix included) and Stat. */
   async create2(path: string, data: Buffer = Buffer.alloc(0), opts: CreateOptions = {}): Promise<{ path: string; stat: Stat }> {
-    const flags = MODES[opts.mode ?? 'persistent'];
-    const acl = opts.acl ?? OPEN_ACL_UNSAFE;
-    const full = this.full(path);
-    const body: RequestBody = isTTLMode(flags)
-      ? { type: OpCode.createTTL, path: full, data, acl, flags, ttl: opts.ttlMs ?? 0 }
-      : { type: flags === CreateMode.CONTAINER ? OpCode.createContainer : OpCode.create2, path: full, data, acl, flags };
-    const r = (await this.send(body, path)).response as { path: string; stat: Stat };
+    const r = (await this.send(this.createBody(path, data, opts, OpCode.create2), path)).response as { path: string; stat: Stat };
     return { path: this.local(r.path), stat: r.stat };
+  }
+
+  private createBody(path: string, data: Buffer, opts: CreateOptions, plain: typeof OpCode.create | typeof OpCode.create2): MultiOp {
+    const flags = MODES[opts.mode ?? 'persistent'];
+    if (flags === undefined) throw new BadArgumentsError(path, `unknown create mode "${opts.mode}"`);
+    const acl = opts.acl ?? OPEN_ACL_UNSAFE;
+    const full = this.full(path, isSequentialMode(flags));
+    if (isTTLMode(flags)) return { type: OpCode.createTTL, path: full, data, acl, flags, ttl: opts.ttlMs ?? 0 };
+    return { type: flags === CreateMode.CONTAINER ? OpCode.createContainer : plain, path: full, data, acl, flags };
   }
 
   async delete(path: string, version = -1): Promise<void> {
@@ -477,6 +654,7 @@ export class PulseClient extends EventEmitter {
     return ((await this.send({ type: OpCode.getAllChildrenNumber, path: this.full(path) }, path)).response as { totalNumber: number }).totalNumber;
   }
 
+  /** This session's ephemeral nodes under a prefix. */
   async getEphemerals(prefix = '/'): Promise<string[]> {
     const r = (await this.send({ type: OpCode.getEphemerals, prefixPath: this.full(prefix) })).response as { ephemerals: string[] };
     return r.ephemerals.map((p) => this.local(p));
@@ -487,25 +665,28 @@ export class PulseClient extends EventEmitter {
     await this.send({ type: OpCode.sync, path: this.full(path) }, path);
   }
 
-  /** Runs the operations atomically. A failure rejects with the first failing op's error and `results`. */
+  /** Runs the operations atomically. A failure rejects with the first failing op's error, with `results` and `failedOp`. */
   async multi(ops: TxOp[]): Promise<MultiResult[]> {
     const body: MultiOp[] = ops.map((o) => {
       switch (o.op) {
         case 'create':
-          return { type: OpCode.create, path: this.full(o.path), data: o.data ?? Buffer.alloc(0), acl: o.acl ?? OPEN_ACL_UNSAFE, flags: MODES[o.mode ?? 'persistent'] };
+          return this.createBody(o.path, o.data ?? Buffer.alloc(0), o, OpCode.create);
         case 'delete':
           return { type: OpCode.delete, path: this.full(o.path), version: o.version ?? -1 };
         case 'setData':
           return { type: OpCode.setData, path: this.full(o.path), data: o.data, version: o.version ?? -1 };
         case 'check':
           return { type: OpCode.check, path: this.full(o.path), version: o.version };
+        default:
+          throw new BadArgumentsError(undefined, `unknown transaction operation ${JSON.stringify((o as { op: unknown }).op)}`);
       }
     });
     const results = ((await this.send({ type: OpCode.multi, ops: body })).response as { results: MultiResult[] }).results;
     const failed = results.findIndex((r) => r.type === OpCode.error && r.err !== 0);
     if (failed >= 0) {
       const err = errorFor((results[failed] as { err: number }).err, ops[failed].path);
-      Object.assign(err, { results, failedOp: failed });
+      err.results = results;
+      err.failedOp = failed;
       throw err;
     }
     return results.map((r) => ('path' in r ? { ...r, path: this.local(r.path) } : r));
@@ -517,7 +698,10 @@ export class PulseClient extends EventEmitter {
     return ((await this.send({ type: OpCode.multiRead, ops: body })).response as { results: MultiResult[] }).results;
   }
 
-  /** A persistent watch (recursive: the whole subtree); returns a function that removes it. */
+  /**
+   * A persistent watch (recursive: the whole subtree); returns a function that removes it.
+   * It is re-registered after reconnects; changes made while disconnected are not replayed.
+   */
   async addWatch(path: string, listener: WatchListener, opts: { recursive?: boolean } = {}): Promise<() => Promise<void>> {
     const mode = opts.recursive ? AddWatchMode.PERSISTENT_RECURSIVE : AddWatchMode.PERSISTENT;
     await this.send({ type: OpCode.addWatch, path: this.full(path), mode }, path);
@@ -525,46 +709,55 @@ export class PulseClient extends EventEmitter {
     this.register(map, path, listener);
     return async () => {
       const set = map.get(path);
-      set?.delete(listener);
-      if (set && set.size === 0) {
-        map.delete(path);
-        await this.send({ type: OpCode.removeWatches, path: this.full(path), watcherType: 3 }, path, ErrorCode.NOWATCHER).catch(() => {});
-      }
+      if (!set?.delete(listener) || set.size > 0) return;
+      map.delete(path);
+      if (this.ready) await this.send({ type: OpCode.removeWatches, path: this.full(path), watcherType: WATCHER_TYPES.any }, path, ErrorCode.NOWATCHER).catch(() => {});
     };
   }
 
-  /** Watch events as an async iterator (a persistent watch, removed when the loop ends). */
+  /**
+   * Watch events as an async iterator (a persistent watch, removed when the loop
+   * ends). Ends when the client closes; throws WatchOverflowError if the consumer
+   * falls more than 10,000 events behind.
+   */
   async *watch(path: string, opts: { recursive?: boolean } = {}): AsyncGenerator<WatchEvent> {
     const queue: WatchEvent[] = [];
+    let overflow = false;
     let wake: (() => void) | undefined;
     const remove = await this.addWatch(
       path,
       (e) => {
-        queue.push(e);
+        if (queue.length >= ITERATOR_MAX_QUEUED) overflow = true;
+        else queue.push(e);
         wake?.();
       },
       opts,
     );
+    const onState = () => wake?.();
+    this.on('state', onState);
     try {
       for (;;) {
         while (queue.length) yield queue.shift()!;
-        if (this._state === 'closed' || this._state === 'expired') return;
-        await new Promise<void>((r) => {
-          wake = r;
-          this.once('closed', r);
-          this.once('expired', r);
-        });
+        if (overflow) throw new WatchOverflowError(`more than ${ITERATOR_MAX_QUEUED} events queued for ${path}`);
+        if (this.finished) return;
+        await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
     } finally {
+      this.off('state', onState);
       await remove();
     }
   }
 
-  /** Removes this client's watches of a kind on a path, on the server and here. */
-  async removeWatches(path: string, kind: 'children' | 'data' | 'any' = 'any'): Promise<void> {
-    const watcherType = kind === 'children' ? 1 : kind === 'data' ? 2 : 3;
-    await this.send({ type: OpCode.removeWatches, path: this.full(path), watcherType }, path);
+  /** Whether this client has a watch of a kind on a path at the server. */
+  async checkWatches(path: string, kind: WatchKind = 'any'): Promise<boolean> {
+    const r = await this.send({ type: OpCode.checkWatches, path: this.full(path), watcherType: WATCHER_TYPES[kind] }, path, ErrorCode.NOWATCHER);
+    return r.err === 0;
+  }
+
+  /** Removes this client's watches of a kind on a path, on the server and here (only here with local). */
+  async removeWatches(path: string, kind: WatchKind = 'any', opts: { local?: boolean } = {}): Promise<void> {
+    if (!opts.local) await this.send({ type: OpCode.removeWatches, path: this.full(path), watcherType: WATCHER_TYPES[kind] }, path);
     if (kind !== 'data') this.childWatches.delete(path);
     if (kind !== 'children') {
       this.dataWatches.delete(path);
@@ -576,18 +769,39 @@ export class PulseClient extends EventEmitter {
     }
   }
 
+  /** The ensemble's configuration (/zookeeper/config, outside any chroot). */
+  async getConfig(): Promise<{ data: Buffer; stat: Stat }> {
+    const r = (await this.send({ type: OpCode.getData, path: '/zookeeper/config', watch: false }, '/zookeeper/config')).response as { data: Buffer | null; stat: Stat };
+    return { data: Buffer.from(r.data ?? Buffer.alloc(0)), stat: r.stat };
+  }
+
+  /** Dynamic reconfiguration; servers that have it disabled answer ReconfigDisabledError. */
+  async reconfig(change: { joining?: string; leaving?: string; members?: string; fromConfig?: number }): Promise<{ data: Buffer; stat: Stat }> {
+    const r = (
+      await this.send({
+        type: OpCode.reconfig,
+        joiningServers: change.joining ?? '',
+        leavingServers: change.leaving ?? '',
+        newMembers: change.members ?? '',
+        curConfigId: change.fromConfig ?? -1,
+      })
+    ).response as { data: Buffer | null; stat: Stat };
+    return { data: Buffer.from(r.data ?? Buffer.alloc(0)), stat: r.stat };
+  }
+
   async whoAmI(): Promise<ClientInfo[]> {
     return ((await this.send({ type: OpCode.whoAmI })).response as { clientInfo: ClientInfo[] }).clientInfo;
   }
 
-  /** Authenticates this connection and, after reconnects, every later one. */
+  /**
+   * Authenticates this connection and, once accepted, every later one. A rejected
+   * identity fails with AuthFailedError (the server then drops the connection, and
+   * the client reconnects without it).
+   */
   async addAuth(scheme: string, auth: Buffer): Promise<void> {
-    this.opts.auth.push({ scheme, auth });
-    const sock = this.socket;
-    if (!sock || this.handshaking) return;
-    await new Promise<void>((resolve, reject) => {
-      this.pending.push({ xid: Xid.auth, type: OpCode.auth, resolve: () => resolve(), reject });
-      this.write(sock, encodeRequest(Xid.auth, { type: OpCode.auth, authType: 0, scheme, auth }));
-    });
+    await this.whenConnected();
+    if (!this.conn) throw new ConnectionLossError(undefined, 'connection lost before authenticating');
+    await this.sendAuth(this.conn, { scheme, auth });
+    this.auths.push({ scheme, auth });
   }
 }

@@ -1,8 +1,12 @@
 /** Typed errors, one class per ZooKeeper error code, all ZooKeeperError with .code and .path. */
 import { ErrorCode, errorName } from '../protocol/errors.js';
+import type { MultiResult } from '../protocol/records.js';
 
 export class ZooKeeperError extends Error {
   override name = 'ZooKeeperError';
+  /** For a failed multi: every operation's result, and the index of the one that failed. */
+  results?: MultiResult[];
+  failedOp?: number;
   constructor(
     readonly code: number,
     readonly path?: string,

@@ -1,42 +1,38 @@
 /**
- * The client against Apache ZooKeeper and pulsekeeper: every operation and its
- * typed errors, watches as callbacks and async iterators, chroot, and connection
- * states through a fault-injecting proxy (suspended, reconnected with the session
- * and ephemerals kept, expired, requests failing after their deadline).
+ * The client's operations against Apache ZooKeeper and pulsekeeper: every
+ * operation and its typed errors, multi, watches as callbacks and as async
+ * iterators, chroot and auth.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  AuthFailedError,
+  BadArgumentsError,
   BadVersionError,
   ConnectionLossError,
   NodeExistsError,
-  NoNodeError,
   NoAuthError,
+  NoNodeError,
   NotEmptyError,
+  NoWatcherError,
   PulseClient,
-  SessionExpiredError,
+  ReconfigDisabledError,
   ZooKeeperError,
   type WatchEvent,
 } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/protocol/errors.js';
-import { targets, type TestServer } from '../support/servers.js';
+import { clientTargets, type ClientTestServer } from '../support/client-targets.js';
+import { sleep, until } from '../support/client-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error('timed out');
-    await sleep(20);
-  }
-}
+const digest = (user: string) => ({ scheme: 'digest', auth: Buffer.from(`${user}:secret`) });
 
-for (const target of targets()) {
+for (const target of clientTargets()) {
   describe(`client against ${target.name}`, () => {
-    let server: TestServer;
+    let server: ClientTestServer;
     let c: PulseClient;
     before(async () => {
-      server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 10_000 });
+      server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 10_000, extendedTypesEnabled: true });
       c = await PulseClient.connect(server.connectionString, { sessionTimeoutMs: 4000 });
     });
     after(async () => {
@@ -59,26 +55,58 @@ for (const target of targets()) {
       await assert.rejects(c.setData('/a', Buffer.from('3'), 0), BadVersionError);
       assert.equal(await c.exists('/nope'), null);
       assert.deepEqual((await c.getChildren('/a')).sort(), ['e', 's-0000000000']);
+      assert.equal((await c.getChildren2('/a')).stat.numChildren, 2);
       assert.equal(await c.getAllChildrenNumber('/a'), 2);
       await assert.rejects(c.delete('/a'), NotEmptyError);
       const err = await c.delete('/nope').catch((e) => e);
       assert.ok(err instanceof ZooKeeperError && err.code === ErrorCode.NONODE && err.path === '/nope');
-      await c.create('/locked', Buffer.alloc(0), { acl: [{ perms: 1, id: { scheme: 'world', id: 'anyone' } }] });
+      const readOnly = [{ perms: 1, id: { scheme: 'world', id: 'anyone' } }];
+      await c.create('/locked', Buffer.alloc(0), { acl: readOnly });
       await assert.rejects(c.setData('/locked', Buffer.from('x')), NoAuthError);
+      assert.deepEqual((await c.getACL('/locked')).acl, readOnly);
+      await c.create('/acl');
+      assert.equal((await c.setACL('/acl', readOnly, 0)).aversion, 1);
       await c.sync('/');
       assert.ok((await c.whoAmI()).some((i) => i.authScheme === 'ip'));
+      await assert.rejects(c.reconfig({ joining: 'server.9=127.0.0.1:1:2;3' }), ReconfigDisabledError);
+      assert.equal(typeof (await c.getConfig()).data.length, 'number');
     });
 
-    test('multi is atomic and reports the failing operation', async () => {
+    test('container and TTL nodes', async () => {
+      await c.create('/box', Buffer.alloc(0), { mode: 'container' });
+      assert.ok(await c.exists('/box'));
+      const ttl = await c.create2('/ttl-', Buffer.alloc(0), { mode: 'persistent-sequential-ttl', ttlMs: 60_000 });
+      assert.match(ttl.path, /^\/ttl-\d{10}$/);
+      await assert.rejects(c.create('/ttl-bad', Buffer.alloc(0), { mode: 'persistent-ttl', ttlMs: 0 }), BadArgumentsError);
+    });
+
+    test('paths and modes are checked before anything is sent', async () => {
+      for (const bad of ['', 'relative', '/trailing/', '/a//b', '/a/./b']) {
+        const e = await c.getData(bad).catch((x) => x);
+        assert.ok(e instanceof BadArgumentsError, `${JSON.stringify(bad)}: ${e}`);
+        assert.match(e.message, /invalid path/);
+      }
+      // A sequential node's prefix may end in '/': the server appends the counter.
+      await c.create('/dir');
+      assert.match(await c.create('/dir/', Buffer.alloc(0), { mode: 'persistent-sequential' }), /^\/dir\/\d{10}$/);
+      await assert.rejects(c.create('/m', Buffer.alloc(0), { mode: 'bogus' as never }), /unknown create mode/);
+      assert.equal(c.state, 'connected', 'bad input left the connection alone');
+    });
+
+    test('multi is atomic, covers every create mode and reports the failing operation', async () => {
       const ok = await c.multi([
         { op: 'create', path: '/m', data: Buffer.from('m') },
         { op: 'create', path: '/m/1' },
+        { op: 'create', path: '/m/box', mode: 'container' },
+        { op: 'create', path: '/m/ttl', mode: 'persistent-ttl', ttlMs: 60_000 },
         { op: 'check', path: '/m', version: 0 },
         { op: 'setData', path: '/m', data: Buffer.from('n') },
       ]);
-      assert.equal(ok.length, 4);
+      assert.equal(ok.length, 6);
+      assert.deepEqual((await c.getChildren('/m')).sort(), ['1', 'box', 'ttl']);
       const err = await c.multi([{ op: 'create', path: '/m/2' }, { op: 'delete', path: '/m/nope' }]).catch((e) => e);
       assert.ok(err instanceof NoNodeError);
+      assert.equal(err.failedOp, 1);
       assert.equal(await c.exists('/m/2'), null);
       const reads = await c.multiRead([
         { op: 'getData', path: '/m' },
@@ -94,78 +122,109 @@ for (const target of targets()) {
       await c.getData('/w', (e) => seen.push(e));
       await c.exists('/w/child', (e) => seen.push(e));
       await c.getChildren('/w', (e) => seen.push(e));
+      assert.equal(await c.checkWatches('/w', 'data'), true);
+      assert.equal(await c.checkWatches('/w/nothing', 'any'), false);
       const other = await PulseClient.connect(server.connectionString);
       await other.setData('/w', Buffer.from('x'));
       await other.create('/w/child');
-      await until(() => seen.length === 3, 5000);
+      await until(() => seen.length === 3, 5000, 'three one-shot events');
       assert.deepEqual(seen.map((e) => `${e.type} ${e.path}`).sort(), ['childrenChanged /w', 'created /w/child', 'dataChanged /w']);
+      await other.setData('/w', Buffer.from('y'));
+      await sleep(100);
+      assert.equal(seen.length, 3, 'one-shot watches fire once');
 
+      const listeners = c.listenerCount('state');
       const events: string[] = [];
       const loop = (async () => {
         for await (const e of c.watch('/w', { recursive: true })) {
           events.push(`${e.type} ${e.path}`);
-          if (events.length === 3) break;
+          if (events.length === 14) break;
         }
       })();
-      await sleep(100);
+      await until(() => c.checkWatches('/w', 'any'), 5000, 'the persistent watch');
       await other.setData('/w/child', Buffer.from('1'));
       await other.delete('/w/child');
-      await other.setData('/w', Buffer.from('2'));
+      for (let i = 0; i < 12; i++) await other.setData('/w', Buffer.from(String(i)));
       await loop;
-      assert.deepEqual(events, ['dataChanged /w/child', 'deleted /w/child', 'dataChanged /w']);
+      assert.deepEqual(events.slice(0, 3), ['dataChanged /w/child', 'deleted /w/child', 'dataChanged /w']);
+      assert.equal(c.listenerCount('state'), listeners, 'the iterator leaves no listener behind');
+      assert.equal(await c.checkWatches('/w', 'any'), false, 'ending the loop removed the watch');
+
+      // A persistent watch as a callback, removed by its remover; removeWatches reports a missing watch.
+      const fired: string[] = [];
+      const remove = await c.addWatch('/w', (e) => fired.push(e.type));
+      await other.setData('/w', Buffer.from('z'));
+      await until(() => fired.length === 1, 5000, 'the persistent callback');
+      await remove();
+      await assert.rejects(c.removeWatches('/w', 'any'), NoWatcherError);
       await other.close();
     });
 
-    test('chroot', async () => {
+    test('an iterator ends when its client closes', async () => {
+      const own = await PulseClient.connect(server.connectionString);
+      await own.create('/ending');
+      const got: string[] = [];
+      const loop = (async () => {
+        for await (const e of own.watch('/ending')) got.push(e.type);
+      })();
+      await until(() => own.checkWatches('/ending'), 5000, 'the watch');
+      await own.close();
+      await loop;
+      assert.deepEqual(got, []);
+      await assert.rejects(own.getData('/ending'), ConnectionLossError);
+    });
+
+    test('chroot: paths, results, ephemerals, multi and watch events are relative to it', async () => {
       await c.create('/app');
       const rooted = await PulseClient.connect(`${server.connectionString}/app`);
       assert.equal(await rooted.create('/k', Buffer.from('v')), '/k');
       assert.equal((await c.getData('/app/k')).data.toString(), 'v');
       assert.deepEqual(await rooted.getChildren('/'), ['k']);
+      await rooted.create('/eph', Buffer.alloc(0), { mode: 'ephemeral' });
+      assert.deepEqual(await rooted.getEphemerals('/'), ['/eph']);
+      const results = await rooted.multi([{ op: 'create', path: '/t' }]);
+      assert.deepEqual(results.map((r) => (r as { path: string }).path), ['/t']);
+      const events: WatchEvent[] = [];
+      await rooted.getData('/k', (e) => events.push(e));
+      await rooted.addWatch('/', (e) => events.push(e), { recursive: true });
+      await c.setData('/app/k', Buffer.from('w'));
+      await until(() => events.length === 2, 5000, 'both events');
+      assert.deepEqual(events, [
+        { type: 'dataChanged', path: '/k' },
+        { type: 'dataChanged', path: '/k' },
+      ]);
       await rooted.close();
     });
 
-    test('a lost connection suspends, then reconnects with the session, ephemerals and watches', async () => {
-      const proxy = await TcpProxy.start(server.port);
-      const states: string[] = [];
-      const p = await PulseClient.connect(proxy.connectionString, { sessionTimeoutMs: 3000 });
-      p.on('state', (s) => states.push(s));
-      await p.create('/survivor', Buffer.alloc(0), { mode: 'ephemeral' });
-      const fired: WatchEvent[] = [];
-      await p.getData('/survivor', (e) => fired.push(e));
-      const id = p.sessionId;
+    test('auth: credentials are re-sent after a reconnect; a rejected one fails clearly', async () => {
+      const proxy = await TcpProxy.start(server.ports[0]);
+      const alice = await PulseClient.connect(proxy.connectionString, { sessionTimeoutMs: 3000, auth: [digest('alice')] });
+      await alice.create('/private', Buffer.from('s'), { acl: [{ perms: 31, id: { scheme: 'auth', id: '' } }] });
+      await assert.rejects(c.getData('/private'), NoAuthError);
       proxy.cut();
-      await until(() => states.includes('reconnected'), 5000);
-      assert.deepEqual(states, ['suspended', 'reconnected']);
-      assert.equal(p.sessionId, id);
-      assert.ok(await c.exists('/survivor'), 'the ephemeral outlived the connection');
-      await c.setData('/survivor', Buffer.from('changed'));
-      await until(() => fired.length === 1, 5000);
-      assert.equal(fired[0].type, 'dataChanged', 'the watch was re-registered with setWatches');
-      await p.close();
-      await proxy.close();
-    });
+      await until(() => alice.state === 'reconnected', 5000, 'reconnected');
+      assert.equal((await alice.getData('/private')).data.toString(), 's', 'still alice after the reconnect');
 
-    test('silence is detected; requests while suspended fail after their deadline; expiry is reported', async () => {
-      const proxy = await TcpProxy.start(server.port);
-      const p = await PulseClient.connect(proxy.connectionString, { sessionTimeoutMs: 1200, requestTimeoutMs: 300 });
-      await p.create('/doomed', Buffer.alloc(0), { mode: 'ephemeral' });
-      proxy.silence();
-      await until(() => p.state === 'suspended', 3000);
-      await assert.rejects(p.getData('/doomed'), ConnectionLossError);
-      // Stay silent past the session timeout: the server expires the session.
-      let gone = false;
-      const deadline = performance.now() + 6000;
-      while (!gone && performance.now() < deadline) {
-        gone = (await c.exists('/doomed')) === null;
-        await sleep(100);
-      }
-      assert.ok(gone, 'the silent session expired on the server');
-      proxy.heal();
-      await until(() => p.state === 'expired', 5000);
-      await assert.rejects(p.getData('/'), SessionExpiredError);
-      await p.close();
-      await proxy.close();
+      const bob = await PulseClient.connect(proxy.connectionString, { sessionTimeoutMs: 3000 });
+      await bob.addAuth('digest', Buffer.from('alice:secret'));
+      assert.equal((await bob.getData('/private')).data.toString(), 's');
+      assert.ok((await bob.whoAmI()).some((i) => i.authScheme === 'digest' && i.user === 'alice'));
+      // An unknown scheme: the server refuses it and drops the connection; the session goes on without it.
+      await assert.rejects(bob.addAuth('nosuchscheme', Buffer.from('x')), AuthFailedError);
+      await until(() => bob.state === 'reconnected', 5000, 'reconnected without the bad credential');
+      assert.equal((await bob.getData('/private')).data.toString(), 's');
+
+      const failed: Error[] = [];
+      const carol = new Promise<PulseClient>((resolve, reject) => {
+        PulseClient.connect(proxy.connectionString, { sessionTimeoutMs: 3000, auth: [{ scheme: 'nosuchscheme', auth: Buffer.from('x') }] }).then((cl) => {
+          cl.on('authFailed', (e) => failed.push(e));
+          resolve(cl);
+        }, reject);
+      });
+      const cl = await carol;
+      await until(() => cl.state === 'closed', 5000, 'closed after its only credential was refused');
+      assert.ok(failed[0] instanceof AuthFailedError);
+      await Promise.all([alice.close(), bob.close(), proxy.close()]);
     });
   });
 }

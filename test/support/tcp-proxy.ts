@@ -1,12 +1,17 @@
 /**
  * A TCP proxy for fault injection on loopback: forwards to a target and can cut
- * every connection at once or black-hole traffic (a silent network) for a while.
+ * every connection at once, black-hole traffic (a silent network) both ways or
+ * one way for a while, or refuse new connections (a host that is down).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
-  private blackhole = false;
+  private toServer = true;
+  private toClient = true;
+  private refusing = false;
+  /** Connections accepted and forwarded so far. */
+  accepted = 0;
   private constructor(
     private readonly server: Server,
     readonly port: number,
@@ -15,6 +20,11 @@ export class TcpProxy {
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
     let proxy!: TcpProxy;
     const server = createServer((client) => {
+      if (proxy.refusing) {
+        client.destroy();
+        return;
+      }
+      proxy.accepted++;
       const upstream = connect({ host: targetHost, port: targetPort });
       const pair: [Socket, Socket] = [client, upstream];
       proxy.pairs.add(pair);
@@ -23,8 +33,8 @@ export class TcpProxy {
         upstream.destroy();
         proxy.pairs.delete(pair);
       };
-      client.on('data', (c) => proxy.blackhole || upstream.write(c));
-      upstream.on('data', (c) => proxy.blackhole || client.write(c));
+      client.on('data', (c) => proxy.toServer && upstream.write(c));
+      upstream.on('data', (c) => proxy.toClient && client.write(c));
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
     });
@@ -46,13 +56,24 @@ export class TcpProxy {
     this.pairs.clear();
   }
 
-  /** Silently discards traffic both ways until heal(). */
-  silence(): void {
-    this.blackhole = true;
+  /** Silently discards traffic (both ways, or only towards the server or the client) until heal(). */
+  silence(direction: 'both' | 'toServer' | 'toClient' = 'both'): void {
+    if (direction !== 'toClient') this.toServer = false;
+    if (direction !== 'toServer') this.toClient = false;
+  }
+
+  /** Closes new connections at once until accept() (established ones are left alone). */
+  refuse(): void {
+    this.refusing = true;
+  }
+
+  accept(): void {
+    this.refusing = false;
   }
 
   heal(): void {
-    this.blackhole = false;
+    this.toServer = this.toClient = true;
+    this.refusing = false;
   }
 
   async close(): Promise<void> {

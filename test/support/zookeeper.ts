@@ -23,6 +23,10 @@ export interface ZooKeeperOptions {
   jvmArgs?: string[];
   /** 'test' (default) starts fast with a small JIT; 'server' runs as in production, for benchmarks. */
   tuning?: 'test' | 'server';
+  /** Client port (default: a free one); a restart passes the previous one. */
+  port?: number;
+  /** Data directory to use and keep after stop (default: a temporary one, removed on stop), so a restart keeps the tree and sessions. */
+  dataDir?: string;
 }
 
 export interface RunningZooKeeper {
@@ -75,8 +79,8 @@ export async function fourLetter(port: number, word: string, host = '127.0.0.1')
 }
 
 export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<RunningZooKeeper> {
-  const dir = mkdtempSync(join(tmpdir(), 'zk-'));
-  const port = await freePort();
+  const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'zk-'));
+  const port = opts.port ?? (await freePort());
   const tickTime = opts.tickTime ?? 2000;
   const cfg = [
     `tickTime=${tickTime}`,
@@ -131,7 +135,7 @@ export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<Runni
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,259 @@
+/**
+ * Connection management against Apache ZooKeeper and pulsekeeper, with faults
+ * injected by TCP proxies on loopback: several hosts in random order, heartbeats,
+ * silence detection before the server expires the session, reconnection with the
+ * session and its watches, requests while suspended, no silent retries, expiry
+ * and renewal, server restart and failover.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import {
+  ConnectionLossError,
+  PulseClient,
+  SessionExpiredError,
+  ThrottledOpError,
+  type ConnectionState,
+  type WatchEvent,
+} from '../../src/client/index.js';
+import { clientTargets, skipUnless, type ClientTestServer } from '../support/client-targets.js';
+import { expireSession, sleep, until } from '../support/client-faults.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+
+/** A client whose state changes are recorded. */
+async function watched(connectionString: string, opts: Parameters<typeof PulseClient.connect>[1] = {}) {
+  const client = await PulseClient.connect(connectionString, opts);
+  const states: ConnectionState[] = [];
+  client.on('state', (s) => states.push(s));
+  return { client, states };
+}
+
+test('a server answering garbage costs a connection, not the process', async () => {
+  const fake = createServer((sock) => sock.end(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3])));
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+  const port = (fake.address() as { port: number }).port;
+  await assert.rejects(PulseClient.connect(`127.0.0.1:${port}`, { connectTimeoutMs: 600 }), ConnectionLossError);
+  fake.close();
+});
+
+for (const target of clientTargets()) {
+  describe(`connection management against ${target.name}`, () => {
+    let server: ClientTestServer;
+    let observer: PulseClient;
+    const cleanup: (() => Promise<unknown>)[] = [];
+    const proxy = async () => {
+      const p = await TcpProxy.start(server.ports[0]);
+      cleanup.push(() => p.close());
+      return p;
+    };
+    before(async () => {
+      server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 20_000 });
+      observer = await PulseClient.connect(server.connectionString, { sessionTimeoutMs: 10_000 });
+    });
+    after(async () => {
+      for (const f of cleanup.reverse()) await f().catch(() => {});
+      await observer?.close();
+      await server?.stop();
+    });
+
+    test('hosts are tried in random order; a lost host is replaced by the next with the same session', async () => {
+      const [a, b] = [await proxy(), await proxy()];
+      const both = `${a.connectionString},${b.connectionString}`;
+      for (let i = 0; i < 16; i++) await (await PulseClient.connect(both)).close();
+      assert.ok(a.accepted > 0 && b.accepted > 0, `first hosts: ${a.accepted} and ${b.accepted} of 16`);
+
+      const before = [a.accepted, b.accepted];
+      const { client, states } = await watched(both, { sessionTimeoutMs: 4000 });
+      cleanup.push(() => client.close());
+      await client.create('/multi-host', Buffer.alloc(0), { mode: 'ephemeral' });
+      const id = client.sessionId;
+      // The host it uses goes down for good; the client must move to the other one.
+      const [using, other] = a.accepted > before[0] ? [a, b] : [b, a];
+      const otherBefore = other.accepted;
+      using.refuse();
+      using.cut();
+      await until(() => states.at(-1) === 'reconnected', 10_000, 'reconnected through the other host');
+      assert.equal(client.sessionId, id);
+      assert.equal(other.accepted, otherBefore + 1);
+      assert.ok(await observer.exists('/multi-host'), 'the ephemeral survived the move');
+    });
+
+    test('an idle session is kept alive by pings for many session timeouts', async () => {
+      const p = await proxy();
+      const { client, states } = await watched(p.connectionString, { sessionTimeoutMs: 600 });
+      cleanup.push(() => client.close());
+      await client.create('/idle', Buffer.alloc(0), { mode: 'ephemeral' });
+      await sleep(2400); // four session timeouts without a request
+      assert.deepEqual(states, [], 'no state change');
+      assert.ok(await observer.exists('/idle'), 'the server still has the session');
+      // Pings are what kept it: with the client's traffic dropped, the server expires the session.
+      p.silence('toServer');
+      await until(async () => (await observer.exists('/idle')) === null, 10_000, 'expiry without pings');
+      p.heal();
+      await until(() => states.at(-1) === 'connected', 10_000, 'a new session');
+    });
+
+    test('silence is detected before the server expires the session, and a reconnect in time keeps it', async () => {
+      const p = await proxy();
+      const { client, states } = await watched(p.connectionString, { sessionTimeoutMs: 2400 });
+      cleanup.push(() => client.close());
+      await client.create('/quiet', Buffer.alloc(0), { mode: 'ephemeral' });
+      const id = client.sessionId;
+      let aliveAtSuspension: boolean | undefined;
+      client.once('suspended', () => {
+        observer.exists('/quiet').then((s) => (aliveAtSuspension = s !== null));
+      });
+      p.silence();
+      await until(() => aliveAtSuspension !== undefined, 10_000, 'suspension');
+      assert.equal(aliveAtSuspension, true, 'the client gave up the connection while its session still lived');
+      p.heal();
+      await until(() => states.at(-1) === 'reconnected', 10_000, 'reconnected');
+      assert.deepEqual(states, ['suspended', 'reconnected']);
+      assert.equal(client.sessionId, id);
+      assert.ok(await observer.exists('/quiet'));
+    });
+
+    test('after a reconnect, watches are re-registered and changes made meanwhile are delivered', async () => {
+      const p = await proxy();
+      const { client, states } = await watched(p.connectionString, { sessionTimeoutMs: 4000 });
+      cleanup.push(() => client.close());
+      await observer.create('/rw');
+      await observer.create('/rw/gone');
+      await observer.create('/pw');
+      await observer.create('/pr');
+      const fired: string[] = [];
+      const record = (label: string) => (e: WatchEvent) => fired.push(`${label}: ${e.type} ${e.path}`);
+      await client.getData('/rw', record('data'));
+      await client.exists('/rw/new', record('exists'));
+      await client.getChildren('/rw', record('children'));
+      await client.exists('/rw/gone', record('gone'));
+      await client.addWatch('/pw', record('persistent'));
+      await client.addWatch('/pr', record('recursive'), { recursive: true });
+      p.refuse();
+      p.cut();
+      await until(() => states.includes('suspended'), 5000, 'suspended');
+      await observer.delete('/rw/gone'); // while the client is away
+      p.accept();
+      await until(() => states.at(-1) === 'reconnected', 10_000, 'reconnected');
+      await until(() => fired.length >= 2, 5000, 'the missed changes');
+      assert.deepEqual(fired.sort(), ['children: childrenChanged /rw', 'gone: deleted /rw/gone']);
+      fired.length = 0;
+      await observer.setData('/rw', Buffer.from('x'));
+      await observer.create('/rw/new');
+      await observer.setData('/pw', Buffer.from('x'));
+      await observer.create('/pr/x');
+      await until(() => fired.length >= 4, 5000, 'events after the reconnect');
+      await sleep(100);
+      assert.deepEqual(fired.sort(), ['data: dataChanged /rw', 'exists: created /rw/new', 'persistent: dataChanged /pw', 'recursive: created /pr/x']);
+    });
+
+    test('requests made while suspended wait for the reconnect, or fail with ConnectionLossError at their deadline', async () => {
+      const p = await proxy();
+      const { client, states } = await watched(p.connectionString, { sessionTimeoutMs: 4000, requestTimeoutMs: 1500, maxOutstanding: 3 });
+      cleanup.push(() => client.close());
+      await client.create('/waiting', Buffer.from('v'));
+      p.refuse();
+      p.cut();
+      await until(() => states.includes('suspended'), 5000, 'suspended');
+      const patient = client.getData('/waiting');
+      await sleep(200);
+      p.accept();
+      assert.equal((await patient).data.toString(), 'v', 'served once reconnected');
+
+      p.refuse();
+      p.cut();
+      await until(() => states.filter((s) => s === 'suspended').length === 2, 5000, 'suspended again');
+      const doomed = [client.getData('/waiting'), client.exists('/waiting'), client.getChildren('/')];
+      await assert.rejects(client.getData('/waiting'), ThrottledOpError, 'bounded: a fourth request is refused at once');
+      for (const r of doomed) await assert.rejects(r, ConnectionLossError);
+      p.accept();
+      await until(() => states.at(-1) === 'reconnected', 10_000, 'reconnected');
+    });
+
+    test('a request whose reply is lost fails with ConnectionLossError and is not sent again', async () => {
+      const p = await proxy();
+      const { client, states } = await watched(p.connectionString, { sessionTimeoutMs: 1500 });
+      cleanup.push(() => client.close());
+      await client.create('/once');
+      p.silence('toClient'); // requests reach the server; nothing comes back
+      const create = client.create('/once/n-', Buffer.alloc(0), { mode: 'persistent-sequential' });
+      await assert.rejects(create, ConnectionLossError);
+      p.heal();
+      await until(() => states.at(-1) === 'reconnected', 10_000, 'reconnected');
+      await sleep(200);
+      assert.deepEqual(await observer.getChildren('/once'), ['n-0000000000'], 'applied once, never retried');
+    });
+
+    test('expiry: queued requests fail, ephemerals are gone, a new session starts and keeps the watches', async () => {
+      const p = await proxy();
+      const { client, states } = await watched(p.connectionString, { sessionTimeoutMs: 4000 });
+      cleanup.push(() => client.close());
+      await client.create('/mine', Buffer.alloc(0), { mode: 'ephemeral' });
+      await observer.create('/kept');
+      const fired: WatchEvent[] = [];
+      await client.getData('/kept', (e) => fired.push(e));
+      const oldId = client.sessionId;
+      p.refuse();
+      p.cut();
+      await until(() => states.includes('suspended'), 5000, 'suspended');
+      const queued = client.getData('/kept');
+      await expireSession(server.connectionString, client);
+      assert.equal(await observer.exists('/mine'), null);
+      p.accept();
+      await assert.rejects(queued, SessionExpiredError);
+      await until(() => states.at(-1) === 'connected', 10_000, 'a new session');
+      assert.deepEqual(states, ['suspended', 'expired', 'connected']);
+      assert.notEqual(client.sessionId, oldId);
+      await observer.setData('/kept', Buffer.from('new'));
+      await until(() => fired.length === 1, 5000, 'the watch carried to the new session');
+      assert.equal((await client.getData('/kept')).data.toString(), 'new');
+    });
+
+    test('without renewal an expired client stays expired', async () => {
+      const { client, states } = await watched(server.connectionString, { sessionTimeoutMs: 4000, renewExpiredSession: false });
+      await expireSession(server.connectionString, client);
+      await until(() => states.includes('expired'), 10_000, 'expired');
+      await assert.rejects(client.getData('/'), SessionExpiredError);
+      await sleep(300);
+      assert.equal(client.state, 'expired');
+      await client.close();
+      assert.equal(client.state, 'closed');
+    });
+
+    test('closing ends the session at once', async () => {
+      const client = await PulseClient.connect(server.connectionString);
+      await client.create('/closing', Buffer.alloc(0), { mode: 'ephemeral' });
+      await client.close();
+      assert.equal(await observer.exists('/closing'), null);
+      await assert.rejects(client.getData('/'), ConnectionLossError);
+    });
+
+    test('a server restart keeps the session, its ephemerals and watches', { skip: skipUnless(target, 'restart') }, async () => {
+      const { client, states } = await watched(server.connectionString, { sessionTimeoutMs: 15_000 });
+      cleanup.push(() => client.close());
+      await client.create('/restart-eph', Buffer.alloc(0), { mode: 'ephemeral' });
+      await client.create('/restart-data', Buffer.from('1'));
+      const fired: WatchEvent[] = [];
+      await client.getData('/restart-data', (e) => fired.push(e));
+      const id = client.sessionId;
+      await server.restart!();
+      await until(() => states.at(-1) === 'reconnected', 20_000, 'reconnected');
+      assert.equal(client.sessionId, id);
+      assert.ok(await client.exists('/restart-eph'));
+      await client.setData('/restart-data', Buffer.from('2'));
+      await until(() => fired.length === 1, 5000, 'the watch after the restart');
+      await observer.whenConnected(20_000);
+    });
+
+    test('a failover keeps the session, its ephemerals and watches', { skip: skipUnless(target, 'failover') }, async () => {
+      const { client, states } = await watched(server.connectionString, { sessionTimeoutMs: 15_000 });
+      cleanup.push(() => client.close());
+      await client.create('/failover-eph', Buffer.alloc(0), { mode: 'ephemeral' });
+      const id = client.sessionId;
+      await server.failover!();
+      await until(() => states.at(-1) === 'reconnected', 20_000, 'reconnected');
+      assert.equal(client.sessionId, id);
+      assert.ok(await client.exists('/failover-eph'));
+    });
+  });
+}
