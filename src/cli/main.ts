@@ -62,7 +62,7 @@ async function start(args: string[]): Promise<number> {
     strict: true,
   });
   const { loadZooCfg, resolveConfig } = await import('../server/config.js');
-  const { startServer } = await import('../server/server.js');
+  const { startMember } = await import('../ensemble/member.js');
   const { createLogger } = await import('../util/log.js');
   const logger = createLogger();
   const num = (v: string | undefined, name: string) => {
@@ -78,9 +78,8 @@ async function start(args: string[]): Promise<number> {
     dataDir: values['data-dir'],
     tickTime: num(values['tick-time'], 'tick-time'),
   });
-  // The data directory exists from the start, though the in-memory commit writes nothing to it yet.
   mkdirSync(resolve(config.dataDir), { recursive: true });
-  const server = await startServer({ config, logger });
+  const server = await startMember({ config, logger });
   process.stdout.write(
     `pulsekeeper ${VERSION} listening on ${server.connectionString} (data: ${resolve(config.dataDir)})\n` +
       `connect with any ZooKeeper client, e.g.: zkCli.sh -server ${server.connectionString}\n`,

@@ -5,7 +5,7 @@
  * names a connection's sender, session touches for the leader, snapshot bytes, and
  * membership changes asked of the leader by another member.
  */
-import type { ConfigChange, Entry, Message, SnapshotMeta } from '../consensus/types.js';
+import type { ConfigChange, Configuration, Entry, Message, SnapshotMeta } from '../consensus/types.js';
 import { DecodeError, JuteReader, JuteWriter } from '../protocol/jute.js';
 
 export const PEER_PROTOCOL_VERSION = 1;
@@ -15,13 +15,15 @@ export type PeerFrame =
   | { kind: 'raft'; message: Message }
   /** Sessions a follower or observer heard from since its last report (ids as signed 64-bit). */
   | { kind: 'touches'; ids: bigint[] }
+  /** A snapshot transfer starts: its chunks follow, then the consensus 'snapshot' message. */
+  | { kind: 'snapshot-begin'; meta: SnapshotMeta }
   /** Part of the snapshot the next 'snapshot' message refers to. */
   | { kind: 'snapshot-chunk'; index: number; term: number; offset: number; data: Buffer }
   /** A member asks the leader for a membership change (a client's reconfig arrived there). */
   | { kind: 'reconfig'; requestId: number; change: ConfigChange }
   | { kind: 'reconfig-result'; requestId: number; err: number; index: number };
 
-const KIND = { hello: 1, raft: 2, touches: 3, 'snapshot-chunk': 4, reconfig: 5, 'reconfig-result': 6 } as const;
+const KIND = { hello: 1, raft: 2, touches: 3, 'snapshot-chunk': 4, reconfig: 5, 'reconfig-result': 6, 'snapshot-begin': 7 } as const;
 const MSG = {
   append: 1, 'append-resp': 2, heartbeat: 3, 'heartbeat-resp': 4, 'pre-vote': 5, vote: 6, 'pre-vote-resp': 7,
   'vote-resp': 8, snapshot: 9, 'snapshot-status': 10, 'timeout-now': 11, propose: 12, 'read-index': 13, 'read-index-resp': 14,
@@ -42,10 +44,27 @@ function readChange(r: JuteReader): ConfigChange {
   return { op, id: r.int(), context: r.string() };
 }
 
+function writeConfiguration(w: JuteWriter, c: Configuration): void {
+  w.vector(c.membership.voters, (w, id) => w.int(id));
+  w.vector(c.membership.learners, (w, id) => w.int(id));
+  w.vector(Object.entries(c.contexts), (w, [id, text]) => w.int(Number(id)).ustring(text));
+}
+
+function readConfiguration(r: JuteReader): Configuration {
+  const voters = r.vector((r) => r.int()) ?? [];
+  const learners = r.vector((r) => r.int()) ?? [];
+  const contexts: Record<number, string> = {};
+  for (const [id, text] of r.vector((r) => [r.int(), r.string()] as const, 8) ?? []) contexts[id] = text;
+  return { membership: { voters, learners }, contexts };
+}
+
 function writeEntry(w: JuteWriter, e: Entry): void {
   w.long(e.index).long(e.term).int(ENTRY_KIND[e.kind]);
   if (e.kind === 'normal') w.buffer(e.data ?? Buffer.alloc(0));
-  else if (e.kind === 'config') writeChange(w, e.change!);
+  else if (e.kind === 'config') {
+    writeChange(w, e.change!);
+    writeConfiguration(w, e.config!);
+  }
 }
 
 function readEntry(r: JuteReader): Entry {
@@ -55,26 +74,19 @@ function readEntry(r: JuteReader): Entry {
   if (!kind) throw new DecodeError('unknown entry kind');
   // Entries outlive the frame they came in (the log keeps them): copy the data out of the socket buffer.
   if (kind === 'normal') return { index, term, kind, data: Buffer.from(r.buffer() ?? Buffer.alloc(0)) };
-  if (kind === 'config') return { index, term, kind, change: readChange(r) };
+  if (kind === 'config') return { index, term, kind, change: readChange(r), config: readConfiguration(r) };
   return { index, term, kind };
 }
 
 function writeMeta(w: JuteWriter, s: SnapshotMeta): void {
   w.long(s.index).long(s.term);
-  w.vector(s.membership.voters, (w, id) => w.int(id));
-  w.vector(s.membership.learners, (w, id) => w.int(id));
-  const ctx = Object.entries(s.contexts);
-  w.vector(ctx, (w, [id, text]) => w.int(Number(id)).ustring(text));
+  writeConfiguration(w, s);
 }
 
 function readMeta(r: JuteReader): SnapshotMeta {
   const index = r.long();
   const term = r.long();
-  const voters = r.vector((r) => r.int()) ?? [];
-  const learners = r.vector((r) => r.int()) ?? [];
-  const contexts: Record<number, string> = {};
-  for (const [id, text] of r.vector((r) => [r.int(), r.string()] as const, 8) ?? []) contexts[id] = text;
-  return { index, term, membership: { voters, learners }, contexts };
+  return { index, term, ...readConfiguration(r) };
 }
 
 function writeMessage(w: JuteWriter, m: Message): void {
@@ -169,6 +181,9 @@ export function writePeerFrame(w: JuteWriter, f: PeerFrame): void {
     case 'touches':
       w.vector(f.ids, (w, id) => w.longBig(id));
       break;
+    case 'snapshot-begin':
+      writeMeta(w, f.meta);
+      break;
     case 'snapshot-chunk':
       w.long(f.index).long(f.term).long(f.offset).buffer(f.data);
       break;
@@ -203,6 +218,9 @@ export function decodePeerFrame(body: Buffer): PeerFrame {
       break;
     case KIND.touches:
       f = { kind: 'touches', ids: r.vector((r) => r.longBig(), 8) ?? [] };
+      break;
+    case KIND['snapshot-begin']:
+      f = { kind: 'snapshot-begin', meta: readMeta(r) };
       break;
     case KIND['snapshot-chunk']:
       f = { kind: 'snapshot-chunk', index: r.long(), term: r.long(), offset: r.long(), data: r.buffer() ?? Buffer.alloc(0) };

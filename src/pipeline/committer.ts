@@ -37,7 +37,8 @@ export interface ReplicationStatus {
   commitIndex: number;
   appliedIndex: number;
   lastIndex: number;
-  members: { id: number; role: 'participant' | 'observer'; clientAddress: string; peerAddress: string }[];
+  /** `spec` is the member's server.N value. */
+  members: { id: number; role: 'participant' | 'observer'; clientAddress: string; spec: string }[];
   /** Leader only: one per other member. */
   peers: { id: number; voter: boolean; heartbeatAgeMs: number; lag: number; match: number; state: string; connected: boolean }[];
 }

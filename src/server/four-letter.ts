@@ -3,6 +3,7 @@
  * on a fresh connection. Formats follow ZooKeeper's so existing tooling parses them.
  */
 import * as os from 'node:os';
+import type { ReplicationStatus } from '../pipeline/committer.js';
 import type { ServerConfig } from './config.js';
 
 export const VERSION = '0.1.0';
@@ -34,6 +35,8 @@ export interface ConnectionInfo {
 export interface FourLetterSource {
   config: ServerConfig;
   mode: string;
+  /** Replication's state, when the commit step is a replicated log. */
+  replication: ReplicationStatus | undefined;
   readOnly: boolean;
   received: number;
   sent: number;
@@ -82,7 +85,7 @@ export function answerFourLetterWord(word: string, src: FourLetterSource): strin
     case 'cons':
       return src.connections().map(connectionLine).join('') + '\n';
     case 'conf':
-      return configText(src.config);
+      return configText(src.config, src.replication);
     case 'envi':
       return environment(src.config);
     case 'wchs': {
@@ -117,12 +120,23 @@ function latencyLine(l: LatencyStats): string {
   return `Latency min/avg/max: ${l.min}/${l.avg.toFixed(4)}/${l.max}\n`;
 }
 
+/** Modes in which a member answers clients; in the others ZooKeeper's srvr says it is not serving. */
+const SERVING_MODES = new Set(['standalone', 'leader', 'follower', 'observer', 'read-only']);
+
 function serverSummary(src: FourLetterSource, withClients: boolean): string {
+  if (!SERVING_MODES.has(src.mode)) return 'This ZooKeeper instance is not currently serving requests\n';
   let out = VERSION_LINE + '\n';
   if (withClients) out += 'Clients:\n' + src.connections().map(connectionLine).join('') + '\n';
   out += latencyLine(src.latency);
   out += `Received: ${src.received}\nSent: ${src.sent}\nConnections: ${src.connections().length}\n`;
   out += `Outstanding: ${src.outstanding}\nZxid: ${hex(src.lastZxid)}\nMode: ${src.mode}\nNode count: ${src.nodeCount}\n`;
+  const r = src.replication;
+  if (r) {
+    out += `Server id: ${r.myid}\nLeader: ${r.leader}\nTerm: ${r.term}\nCommit index: ${r.commitIndex}\nApplied index: ${r.appliedIndex}\n`;
+    for (const p of r.peers) {
+      out += `Peer ${p.id}: ${p.voter ? 'participant' : 'observer'}, ${p.connected ? 'connected' : 'unreachable'}, heard ${p.heartbeatAgeMs} ms ago, lag ${p.lag}, ${p.state}\n`;
+    }
+  }
   return out;
 }
 
@@ -156,18 +170,35 @@ function monitor(src: FourLetterSource): string {
     ['zk_global_sessions', src.sessionCount],
     ['zk_max_file_descriptor_count', 0],
     ['pk_expired_sessions', src.expiredSessions],
+    ...replicationRows(src.replication),
     ['pk_heap_used_bytes', process.memoryUsage().heapUsed],
     ['pk_rss_bytes', process.memoryUsage.rss()],
   ];
   return rows.map(([k, v]) => `${k}\t${v}\n`).join('');
 }
 
-function configText(c: ServerConfig): string {
+function replicationRows(r: ReplicationStatus | undefined): [string, string | number][] {
+  if (!r) return [];
+  const rows: [string, string | number][] = [];
+  if (r.role === 'leader') {
+    // As ZooKeeper counts them: followers include observers; synced ones are the voters in step.
+    rows.push(['zk_followers', r.peers.length], ['zk_synced_followers', r.peers.filter((p) => p.voter && p.state === 'replicate').length]);
+  }
+  rows.push(['pk_server_id', r.myid], ['pk_leader', r.leader], ['pk_term', r.term], ['pk_commit_index', r.commitIndex], ['pk_applied_index', r.appliedIndex], ['pk_last_index', r.lastIndex]);
+  for (const p of r.peers) {
+    rows.push([`pk_peer_${p.id}_heartbeat_age_ms`, p.heartbeatAgeMs], [`pk_peer_${p.id}_lag`, p.lag], [`pk_peer_${p.id}_connected`, p.connected ? 1 : 0]);
+  }
+  rows.push(['pk_members', r.members.map((m) => `${m.id}:${m.role}:${m.clientAddress}`).join(',')]);
+  return rows;
+}
+
+function configText(c: ServerConfig, r: ReplicationStatus | undefined): string {
   return (
     `clientPort=${c.port}\nclientPortAddress=${c.host}\ndataDir=${c.dataDir}\ntickTime=${c.tickTime}\n` +
     `maxClientCnxns=${c.maxClientCnxns}\nminSessionTimeout=${c.minSessionTimeout}\n` +
     `maxSessionTimeout=${c.maxSessionTimeout}\nserverId=${c.serverId}\n` +
-    `jute.maxbuffer=${c.maxBuffer}\nextendedTypesEnabled=${c.extendedTypesEnabled}\n`
+    `jute.maxbuffer=${c.maxBuffer}\nextendedTypesEnabled=${c.extendedTypesEnabled}\n` +
+    (r ? r.members.map((m) => `server.${m.id}=${m.spec}\n`).join('') : '')
   );
 }
 

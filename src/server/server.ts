@@ -9,7 +9,7 @@
  */
 import * as net from 'node:net';
 import { authenticate, checkPerm, clientInfo, type AuthId } from '../acl/acl.js';
-import { MemoryCommitter, type Committer, type CommitTarget, type ServingRole } from '../pipeline/committer.js';
+import { MemoryCommitter, type Committer, type CommitTarget, type ReplicationStatus, type ServingRole } from '../pipeline/committer.js';
 import { normaliseMultiOps } from '../pipeline/prepare.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { DecodeError, JuteReader } from '../protocol/jute.js';
@@ -100,6 +100,10 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     this.ids = new SessionIds(config.serverId);
     this.committer = opts.committer ?? new MemoryCommitter<Proposal>();
     this.committer.attach(this);
+  }
+
+  get replication(): ReplicationStatus | undefined {
+    return this.committer.status?.();
   }
 
   /** ZooKeeper's name for this member's part, as srvr and mntr show it. */

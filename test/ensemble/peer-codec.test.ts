@@ -19,7 +19,13 @@ const messages: Message[] = [
     entries: [
       { index: 11, term: 7, kind: 'empty' },
       { index: 12, term: 7, kind: 'normal', data: Buffer.from('hello') },
-      { index: 13, term: 7, kind: 'config', change: { op: 'add-learner', id: 4, context: '127.0.0.1:2891:3891:observer;127.0.0.1:2184' } },
+      {
+        index: 13,
+        term: 7,
+        kind: 'config',
+        change: { op: 'add-learner', id: 4, context: '127.0.0.1:2891:3891:observer;127.0.0.1:2184' },
+        config: { membership: { voters: [1, 2, 3], learners: [4] }, contexts: { 1: 'a', 2: 'b', 3: 'c', 4: '127.0.0.1:2891:3891:observer;127.0.0.1:2184' } },
+      },
     ],
   },
   { ...base, type: 'append-resp', reject: true, index: 12, hintIndex: 11, hintTerm: 5 },
@@ -40,6 +46,7 @@ const frames: PeerFrame[] = [
   { kind: 'hello', version: PEER_PROTOCOL_VERSION, from: 1, to: 2 },
   ...messages.map((message) => ({ kind: 'raft' as const, message })),
   { kind: 'touches', ids: [1n, -0x7fffffffffffffffn, 0x0100000000000001n] },
+  { kind: 'snapshot-begin', meta: { index: 100, term: 6, membership: { voters: [1], learners: [] }, contexts: { 1: 'x' } } },
   { kind: 'snapshot-chunk', index: 100, term: 6, offset: 65536, data: Buffer.alloc(1000, 7) },
   { kind: 'reconfig', requestId: 5, change: { op: 'remove', id: 3, context: '' } },
   { kind: 'reconfig-result', requestId: 5, err: -14, index: 0 },

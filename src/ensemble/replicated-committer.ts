@@ -1,0 +1,672 @@
+/**
+ * The commit step of an ensemble member: the server's writes go through the Raft
+ * core and a durable log, and every member applies the committed log in order.
+ *
+ *   server.propose -> encode txn -> core.propose (leader appends; follower forwards)
+ *   core.ready -> send leader's appends -> WAL append + one fsync -> send -> apply -> advance
+ *
+ * This is the imperative shell around the pure core (src/consensus/raft.ts): it owns
+ * the timer that ticks the core, the peer connections, the write-ahead log and the
+ * snapshot files, and it turns the core's role into what the server may do for
+ * clients (ServingRole). A single server is an ensemble of one with the same log.
+ */
+import type { Configuration, Entry, Message, MemberId, Ready, SnapshotMeta } from '../consensus/types.js';
+import { OpCode } from '../protocol/opcodes.js';
+import { RaftNode } from '../consensus/raft.js';
+import type { Committer, CommitTarget, ReplicationStatus, ServingRole } from '../pipeline/committer.js';
+import { ErrorCode } from '../protocol/errors.js';
+import type { Proposal } from '../server/server.js';
+import type { ServerConfig } from '../server/config.js';
+import { beginSnapshot, loadSnapshot } from '../tree/snapshot.js';
+import type { DataTree } from '../tree/data-tree.js';
+import { decodeTxn, encodeTxn } from '../tree/txn-codec.js';
+import { monotonicClock, type Clock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import { openMemberStorage, type MemberStorage } from '../storage/member-storage.js';
+import type { SnapshotReceiver } from '../storage/snapshot-files.js';
+import { clientAddress, configMembersText, formatServerSpec, parseServerSpec, type EnsembleConfig, type MemberSpec } from './config.js';
+import type { PeerFrame } from './peer-codec.js';
+import { PeerTransport, type PeerAddress } from './peer-transport.js';
+
+
+/** The server side of a state transfer: the member replaced its whole tree. */
+export interface ReplicatedTarget extends CommitTarget<Proposal> {
+  /** A snapshot from the leader replaced the state: drop what was derived from the old tree. */
+  restore(tree: DataTree): void;
+  /** The membership changed: the new text of /zookeeper/config. */
+  configChanged(text: string, zxid: number): void;
+  drainTouches(): bigint[];
+  touchSessions(ids: Iterable<bigint>): void;
+}
+
+interface Pending {
+  ref: unknown;
+  /** Tick it was proposed at, and the leader it went to. */
+  at: number;
+  leader: MemberId;
+}
+
+interface Waiting {
+  seq: number;
+  data: Buffer;
+  ref: unknown;
+}
+
+/** Proposals held while no leader is known, before the member is cut off. */
+const MAX_WAITING = 10_000;
+/** Bytes per snapshot chunk on disk and on the wire. */
+const SNAPSHOT_CHUNK = 256 * 1024;
+
+/** The members' lines of /zookeeper/config for a configuration. */
+function configText(c: Configuration): string {
+  const ids = [...c.membership.voters, ...c.membership.learners].filter((id) => c.contexts[id]);
+  return configMembersText(ids.map((id) => parseServerSpec(id, c.contexts[id])));
+}
+
+/** ZooKeeper's zxid: the epoch (here the term) in the high 32 bits; the log index below keeps it increasing. */
+export function zxidOf(term: number, index: number): number {
+  return term * 0x1_0000_0000 + index;
+}
+
+export interface MemberOptions {
+  config: ServerConfig;
+  ensemble: EnsembleConfig;
+  logger: Logger;
+  clock?: Clock;
+  /** Seeds election timeouts; Math.random by default. */
+  random?: () => number;
+}
+
+export class ReplicatedCommitter implements Committer<Proposal> {
+  private target: ReplicatedTarget | undefined;
+  private readonly raft: RaftNode;
+  private readonly transport: PeerTransport | undefined;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly myid: number;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private ticks = 0;
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+  private waiting: Waiting[] = [];
+  private readonly syncs = new Map<number, { done: (ok: boolean) => void; at: number; index: number }>();
+  private syncSeq = 0;
+  private role_: ServingRole = 'leaderless';
+  private leader: MemberId = 0;
+  private raftRole = 'follower';
+  private leaderlessSince = 0;
+  private applied: number;
+  private appliedTerm: number;
+  private lastZxid_ = 0;
+  private snapshotIndex: number;
+  private snapshotting = false;
+  private driving = false;
+  private driveAgain = false;
+  private closed = false;
+  /** Members' addresses by id, from the bootstrap config and the log's membership changes. */
+  private readonly addresses = new Map<number, MemberSpec>();
+  /** Members this member's own config file names: their addresses there win over the log's (the way this member reaches them). */
+  private readonly configured = new Set<number>();
+  private readonly cutOffTicks: number;
+  private readonly electionTicks: number;
+  private readonly requestTimeoutTicks: number;
+  /** Snapshot being received from the leader. */
+  private receiving: { index: number; term: number; receiver: SnapshotReceiver; offset: number; writes: Promise<void>; failed: boolean } | undefined;
+  private touchesOwed = new Set<bigint>();
+
+  private constructor(
+    private readonly opts: MemberOptions,
+    private readonly storage: MemberStorage,
+    readonly tree: DataTree,
+    restoredApplied: number,
+    restoredAppliedTerm: number,
+  ) {
+    const e = opts.ensemble;
+    this.myid = e.myid;
+    this.log = opts.logger;
+    this.clock = opts.clock ?? monotonicClock;
+    for (const m of e.members) {
+      this.addresses.set(m.id, m);
+      this.configured.add(m.id);
+    }
+    this.applied = this.snapshotIndex = restoredApplied;
+    this.appliedTerm = restoredAppliedTerm;
+    this.lastZxid_ = tree.lastZxid;
+    const electionTicks = (this.electionTicks = Math.max(2, Math.round(e.electionTimeoutMs / e.heartbeatIntervalMs)));
+    // A member that hears from no leader stops serving read-write sessions before the leader could expire them.
+    this.cutOffTicks = Math.max(electionTicks * 2, 1);
+    const cutOffCap = Math.floor(opts.config.minSessionTimeout / 3 / e.heartbeatIntervalMs);
+    if (cutOffCap >= electionTicks) this.cutOffTicks = Math.min(this.cutOffTicks, cutOffCap);
+    this.requestTimeoutTicks = Math.max(electionTicks * 10, Math.ceil(5000 / e.heartbeatIntervalMs));
+    const r = storage.restored;
+    const bootstrap = {
+      membership: {
+        voters: e.members.filter((m) => m.role === 'participant').map((m) => m.id),
+        learners: e.members.filter((m) => m.role === 'observer').map((m) => m.id),
+      },
+      contexts: Object.fromEntries(e.members.map((m) => [m.id, formatServerSpec(m)])),
+    };
+    this.raft = new RaftNode(
+      {
+        id: this.myid,
+        electionTicks,
+        heartbeatTicks: 1,
+        preVote: true,
+        checkQuorum: true,
+        maxInflight: 256,
+        maxMessageBytes: 1024 * 1024,
+        keepBehindSnapshot: 10_000,
+        random: opts.random ?? Math.random,
+      },
+      { hardState: r.hardState, snapshot: r.snapshot?.meta, entries: r.entries, bootstrap, applied: restoredApplied },
+    );
+    this.learnAddresses(this.raft.contexts());
+    const multi = bootstrap.membership.voters.length + bootstrap.membership.learners.length > 1 || this.addresses.size > 1;
+    if (multi) {
+      const me = this.addresses.get(this.myid)!;
+      this.transport = new PeerTransport({
+        myid: this.myid,
+        listen: { host: me.host, port: me.peerPort },
+        logger: this.log,
+        onFrame: (from, f) => this.onFrame(from, f),
+        onUnreachable: (id) => {
+          this.raft.reportUnreachable(id);
+          this.schedule();
+        },
+      });
+    }
+  }
+
+  /** Opens a member's storage and state: newest snapshot plus the log after it. */
+  static async open(opts: MemberOptions): Promise<ReplicatedCommitter> {
+    const { config, ensemble, logger } = opts;
+    const storage = await openMemberStorage(config.dataDir, { forceSync: ensemble.forceSync, logger });
+    let tree: DataTree;
+    let applied = 0;
+    let appliedTerm = 0;
+    const snap = storage.restored.snapshot;
+    if (snap) {
+      const started = performance.now();
+      tree = await loadSnapshot(snap.body(), { extendedTypesEnabled: config.extendedTypesEnabled });
+      applied = snap.meta.index;
+      appliedTerm = snap.meta.term;
+      logger.info('snapshot loaded', { index: applied, nodes: tree.nodeCount, sessions: tree.sessions.size, ms: Math.round(performance.now() - started) });
+    } else {
+      const { DataTree } = await import('../tree/data-tree.js');
+      tree = new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
+    }
+    return new ReplicatedCommitter(opts, storage, tree, applied, appliedTerm);
+  }
+
+  get role(): ServingRole {
+    return this.role_;
+  }
+
+  get lastZxid(): number {
+    return this.lastZxid_;
+  }
+
+  attach(target: CommitTarget<Proposal>): void {
+    this.target = target as ReplicatedTarget;
+    target.roleChanged(this.role_);
+  }
+
+  /** Starts listening for peers and ticking; replays the committed log into the attached server first. */
+  async start(): Promise<void> {
+    if (this.transport) {
+      await this.transport.listen();
+      this.updatePeers();
+    }
+    this.tickTimer = setInterval(() => this.tick(), this.opts.ensemble.heartbeatIntervalMs);
+    this.tickTimer.unref();
+    // An ensemble of one need not wait an election timeout to lead itself.
+    const { voters } = this.raft.membership();
+    if (voters.length === 1 && voters[0] === this.myid) {
+      for (let i = 0; i < this.electionTicks * 2 && this.raft.role !== 'leader'; i++) this.raft.tick();
+    }
+    this.schedule();
+    await this.drive();
+  }
+
+  // ---- the server's side --------------------------------------------------------
+
+  propose(txn: Proposal, ref: unknown): boolean {
+    if (this.closed || this.role_ === 'read-only' || this.role_ === 'cut-off') return false;
+    const seq = ++this.seq;
+    const data = encodeTxn({ ...txn, origin: this.myid, seq });
+    if (this.leader !== 0 && this.waiting.length === 0 && this.raft.propose([data])) {
+      this.pending.set(seq, { ref, at: this.ticks, leader: this.leader });
+      this.schedule();
+      return true;
+    }
+    // No leader to take it right now (an election, or a leadership transfer): hold it briefly.
+    if (this.waiting.length >= MAX_WAITING) return false;
+    this.waiting.push({ seq, data, ref });
+    return true;
+  }
+
+  sync(done: (ok: boolean) => void): void {
+    if (this.closed || this.leader === 0) return done(false);
+    const ctx = ++this.syncSeq;
+    this.syncs.set(ctx, { done, at: this.ticks, index: -1 });
+    this.raft.readIndex(ctx);
+    this.schedule();
+  }
+
+  // ---- driving the core -----------------------------------------------------------
+
+  private tick(): void {
+    if (this.closed) return;
+    this.ticks++;
+    this.raft.tick();
+    this.passTouches();
+    this.expireRequests();
+    this.updateRole();
+    this.schedule();
+  }
+
+  private scheduled = false;
+  /** Gathers everything of this event-loop turn into one Ready (and one fsync). */
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.drive();
+    });
+  }
+
+  private async drive(): Promise<void> {
+    if (this.driving) {
+      this.driveAgain = true;
+      return;
+    }
+    this.driving = true;
+    try {
+      do {
+        this.driveAgain = false;
+        while (!this.closed && this.raft.hasReady()) await this.handle(this.raft.ready());
+      } while (this.driveAgain && !this.closed);
+    } catch (e) {
+      // Storage failing under us: nothing safe remains to do but stop taking part.
+      this.log.error('member stopped: storage failed', { error: e instanceof Error ? e.stack : String(e) });
+      this.closed = true;
+      clearInterval(this.tickTimer);
+      this.setRole('cut-off');
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private async handle(rd: Ready): Promise<void> {
+    for (const m of rd.messagesBeforePersist) this.send(m);
+    if (rd.softState) {
+      this.leader = rd.softState.leader;
+      this.raftRole = rd.softState.role;
+      this.onLeaderChange();
+    }
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+    }
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    for (const m of rd.messages) this.send(m);
+    for (const e of rd.committed) this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const s = this.syncs.get(rs.context);
+      if (s) s.index = rs.index;
+    }
+    this.answerSyncs();
+    this.raft.advance(rd);
+    this.updateRole();
+    this.maybeSnapshot();
+  }
+
+  private applyEntry(e: Entry): void {
+    this.applied = e.index;
+    this.appliedTerm = e.term;
+    if (e.kind === 'normal') {
+      const rec = decodeTxn(e.data!);
+      const zxid = zxidOf(e.term, e.index);
+      let ref: unknown;
+      if (rec.origin === this.myid) {
+        ref = this.pending.get(rec.seq)?.ref;
+        this.pending.delete(rec.seq);
+      }
+      const { origin: _o, seq: _s, ...txn } = rec;
+      this.lastZxid_ = zxid;
+      this.target!.apply({ ...txn, zxid }, ref);
+    } else if (e.kind === 'config') {
+      const change = e.change!;
+      if (change.op !== 'remove') this.learnAddress(change.id, change.context);
+      this.updatePeers();
+      const zxid = zxidOf(e.term, e.index);
+      this.lastZxid_ = zxid;
+      this.target!.configChanged(configText(e.config!), zxid);
+      this.log.info('membership changed', { op: change.op, member: change.id, index: e.index });
+    }
+  }
+
+
+  private answerSyncs(): void {
+    for (const [ctx, s] of this.syncs) {
+      if (s.index >= 0 && s.index <= this.applied) {
+        this.syncs.delete(ctx);
+        s.done(true);
+      }
+    }
+  }
+
+  // ---- roles ------------------------------------------------------------------------
+
+  private onLeaderChange(): void {
+    // Proposals that went to a leader that is no longer leader may or may not commit: their clients must be told so.
+    for (const [seq, p] of this.pending) {
+      if (p.leader !== this.leader) {
+        this.pending.delete(seq);
+        this.target?.abandon(p.ref, 'leader changed: outcome unknown');
+      }
+    }
+    for (const [ctx, s] of this.syncs) {
+      if (s.index < 0) {
+        this.syncs.delete(ctx);
+        s.done(false);
+      }
+    }
+    if (this.leader !== 0) {
+      this.leaderlessSince = -1;
+      this.flushWaiting();
+    } else if (this.leaderlessSince < 0) {
+      this.leaderlessSince = this.ticks;
+    }
+  }
+
+  private flushWaiting(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (let i = 0; i < waiting.length; i++) {
+      const w = waiting[i];
+      if (this.leader !== 0 && this.raft.propose([w.data])) {
+        this.pending.set(w.seq, { ref: w.ref, at: this.ticks, leader: this.leader });
+      } else {
+        this.waiting = waiting.slice(i);
+        return;
+      }
+    }
+  }
+
+  private updateRole(): void {
+    const membership = this.raft.membership();
+    let role: ServingRole;
+    if (this.leader === this.myid && this.raftRole === 'leader') {
+      role = membership.voters.length === 1 && membership.learners.length === 0 ? 'standalone' : 'leader';
+    } else if (this.leader !== 0) {
+      role = membership.learners.includes(this.myid) ? 'observer' : 'follower';
+    } else if (this.leaderlessSince >= 0 && this.ticks - this.leaderlessSince >= this.cutOffTicks) {
+      role = this.opts.ensemble.readOnlyMode ? 'read-only' : 'cut-off';
+    } else {
+      role = 'leaderless';
+    }
+    if (role === 'read-only' || role === 'cut-off') {
+      for (const w of this.waiting.splice(0)) this.target?.abandon(w.ref, 'cut off from the quorum');
+    }
+    this.setRole(role);
+  }
+
+  private setRole(role: ServingRole): void {
+    if (role === this.role_) return;
+    this.role_ = role;
+    this.target?.roleChanged(role);
+    if (role === 'leader' && this.tree.get('/zookeeper/config')!.data.length === 0) {
+      // A new ensemble's membership is in its members' config files, not yet in the log: write it down once.
+      const data = Buffer.from(configText({ membership: this.raft.membership(), contexts: this.raft.contexts() }));
+      this.propose({ time: Date.now(), sessionId: 0n, auth: [], body: { type: OpCode.reconfig, data } }, { kind: 'internal' });
+    }
+  }
+
+  /** Followers and observers pass the sessions they heard from to the leader, once per heartbeat interval. */
+  private passTouches(): void {
+    if (!this.target || this.leader === 0 || this.leader === this.myid) return;
+    for (const id of this.target.drainTouches()) this.touchesOwed.add(id);
+    if (this.touchesOwed.size === 0) return;
+    if (this.transport?.send(this.leader, { kind: 'touches', ids: [...this.touchesOwed] })) this.touchesOwed.clear();
+  }
+
+  /** Forwarded writes or syncs that never came back (a message lost on the way) end the client's wait. */
+  private expireRequests(): void {
+    for (const [seq, p] of this.pending) {
+      if (this.ticks - p.at < this.requestTimeoutTicks) break;
+      this.pending.delete(seq);
+      this.target?.abandon(p.ref, 'write not committed in time: outcome unknown');
+    }
+    for (const [ctx, s] of this.syncs) {
+      if (this.ticks - s.at < this.requestTimeoutTicks) break;
+      this.syncs.delete(ctx);
+      s.done(false);
+    }
+  }
+
+  // ---- peers ------------------------------------------------------------------------
+
+  private learnAddresses(contexts: Record<number, string>): void {
+    for (const [id, text] of Object.entries(contexts)) this.learnAddress(Number(id), text);
+  }
+
+  private learnAddress(id: number, text: string): void {
+    if (text && !this.configured.has(id)) this.addresses.set(id, parseServerSpec(id, text));
+  }
+
+  private updatePeers(): void {
+    if (!this.transport) return;
+    const m = this.raft.membership();
+    const peers = new Map<number, PeerAddress>();
+    for (const id of [...m.voters, ...m.learners]) {
+      const s = this.addresses.get(id);
+      if (s && id !== this.myid) peers.set(id, { host: s.host, port: s.peerPort });
+    }
+    // A member not yet in the membership (joining) still needs to answer the leader.
+    if (this.leader !== 0 && !peers.has(this.leader) && this.leader !== this.myid) {
+      const s = this.addresses.get(this.leader);
+      if (s) peers.set(this.leader, { host: s.host, port: s.peerPort });
+    }
+    this.transport.setPeers(peers);
+  }
+
+  private send(m: Message): void {
+    if (m.to === this.myid) return;
+    if (m.type === 'snapshot') {
+      void this.sendSnapshot(m);
+      return;
+    }
+    this.transport?.send(m.to, { kind: 'raft', message: m });
+  }
+
+  private onFrame(from: number, f: PeerFrame): void {
+    if (this.closed) return;
+    switch (f.kind) {
+      case 'raft':
+        if (f.message.type === 'snapshot') return void this.onSnapshotMessage(f.message);
+        this.raft.step(f.message);
+        this.schedule();
+        return;
+      case 'touches':
+        if (this.leader === this.myid) this.target?.touchSessions(f.ids);
+        return;
+      case 'snapshot-begin':
+        return this.onSnapshotBegin(f.meta);
+      case 'snapshot-chunk':
+        return this.onSnapshotChunk(f);
+      case 'reconfig':
+      case 'reconfig-result':
+        return;
+    }
+  }
+
+  // ---- snapshots --------------------------------------------------------------------
+
+  /** Takes a snapshot once snapCount entries have been applied since the last one, without stopping writes. */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.applied - this.snapshotIndex < this.opts.ensemble.snapCount) return;
+    this.snapshotting = true;
+    const meta: SnapshotMeta = { index: this.applied, term: this.appliedTerm, membership: this.raft.membership(), contexts: this.raft.contexts() };
+    const producer = beginSnapshot(this.tree);
+    const started = performance.now();
+    async function* chunks() {
+      for (;;) {
+        const c = producer.next(SNAPSHOT_CHUNK);
+        if (c === null) return;
+        yield c;
+        // Let requests through between chunks.
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    this.storage
+      .saveSnapshot(meta, chunks())
+      .then(() => {
+        this.snapshotIndex = meta.index;
+        this.raft.snapshotTaken(meta);
+        this.log.info('snapshot taken', { index: meta.index, nodes: this.tree.nodeCount, ms: Math.round(performance.now() - started) });
+      })
+      .catch((e: unknown) => this.log.error('snapshot failed', { error: e instanceof Error ? e.message : String(e) }))
+      .finally(() => {
+        producer.abort();
+        this.snapshotting = false;
+      });
+  }
+
+  private async sendSnapshot(m: Extract<Message, { type: 'snapshot' }>): Promise<void> {
+    const to = m.to;
+    const latest = await this.storage.snapshots.latest();
+    if (!latest || latest.meta.index !== m.snapshot.index || !this.transport) {
+      this.raft.reportSnapshot(to, false);
+      this.schedule();
+      return;
+    }
+    try {
+      let offset = 0;
+      await this.transport.sendAndDrain(to, { kind: 'snapshot-begin', meta: m.snapshot });
+      for await (const data of latest.transfer()) {
+        await this.transport.sendAndDrain(to, { kind: 'snapshot-chunk', index: m.snapshot.index, term: m.snapshot.term, offset, data });
+        offset += data.length;
+      }
+      await this.transport.sendAndDrain(to, { kind: 'raft', message: m });
+      this.log.info('snapshot sent', { to, index: m.snapshot.index, bytes: offset });
+      this.raft.reportSnapshot(to, true);
+    } catch (e) {
+      this.log.warn('snapshot send failed', { to, error: e instanceof Error ? e.message : String(e) });
+      this.raft.reportSnapshot(to, false);
+    }
+    this.schedule();
+  }
+
+  private onSnapshotBegin(meta: SnapshotMeta): void {
+    void this.receiving?.receiver.abort();
+    this.receiving = { index: meta.index, term: meta.term, receiver: this.storage.snapshots.beginReceive(meta), offset: 0, writes: Promise.resolve(), failed: false };
+  }
+
+  /** Chunks are written in order; a gap or a failed write spoils the whole transfer. */
+  private onSnapshotChunk(f: Extract<PeerFrame, { kind: 'snapshot-chunk' }>): void {
+    const r = this.receiving;
+    if (!r || r.index !== f.index || r.term !== f.term) return;
+    if (r.offset !== f.offset) r.failed = true;
+    if (r.failed) return;
+    r.offset += f.data.length;
+    const data = Buffer.from(f.data);
+    r.writes = r.writes.then(() => r.receiver.write(data)).catch(() => {
+      r.failed = true;
+    });
+  }
+
+  private received: { meta: SnapshotMeta; path: string } | undefined;
+
+  private async onSnapshotMessage(m: Extract<Message, { type: 'snapshot' }>): Promise<void> {
+    const r = this.receiving;
+    this.receiving = undefined;
+    if (!r || r.index !== m.snapshot.index || r.term !== m.snapshot.term) return;
+    try {
+      await r.writes;
+      if (r.failed) throw new Error('chunks missing or not written');
+      const path = await r.receiver.finish();
+      this.received = { meta: m.snapshot, path };
+    } catch (e) {
+      this.log.warn('snapshot from leader rejected', { error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    this.raft.step(m);
+    this.schedule();
+  }
+
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const got = this.received;
+    if (!got || got.meta.index !== meta.index) throw new Error(`asked to install snapshot ${meta.index} that was not received`);
+    const started = performance.now();
+    const stored = await this.storage.snapshots.verify(got.path);
+    const tree = await loadSnapshot(stored.body(), { extendedTypesEnabled: this.opts.config.extendedTypesEnabled });
+    (this as { tree: DataTree }).tree = tree;
+    this.applied = this.snapshotIndex = meta.index;
+    this.appliedTerm = meta.term;
+    this.lastZxid_ = tree.lastZxid;
+    this.learnAddresses(meta.contexts);
+    this.updatePeers();
+    this.target!.restore(tree);
+    this.log.info('snapshot installed', { index: meta.index, nodes: tree.nodeCount, ms: Math.round(performance.now() - started) });
+  }
+
+  // ---- status and shutdown ---------------------------------------------------------
+
+  status(): ReplicationStatus {
+    const s = this.raft.status();
+    const hb = this.opts.ensemble.heartbeatIntervalMs;
+    const members = [...s.membership.voters, ...s.membership.learners]
+      .map((id) => this.addresses.get(id))
+      .filter((m): m is MemberSpec => m !== undefined)
+      .map((m) => ({ id: m.id, role: s.membership.learners.includes(m.id) ? ('observer' as const) : ('participant' as const), clientAddress: clientAddress(m), spec: formatServerSpec(m) }));
+    return {
+      myid: this.myid,
+      role: this.role_,
+      term: s.term,
+      leader: s.leader,
+      commitIndex: s.commit,
+      appliedIndex: this.applied,
+      lastIndex: s.lastIndex,
+      members,
+      peers: s.peers.map((p) => ({
+        id: p.id,
+        voter: p.voter,
+        heartbeatAgeMs: p.ticksSinceHeard * hb,
+        lag: Math.max(0, s.lastIndex - p.match),
+        match: p.match,
+        state: p.state,
+        connected: this.transport?.isConnected(p.id) ?? false,
+      })),
+    };
+  }
+
+  /**
+   * Stops: a leader first hands leadership to the most up-to-date voter so the
+   * ensemble does not wait an election timeout (a graceful restart).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.raftRole === 'leader' && this.transport) {
+      const s = this.raft.status();
+      const best = s.peers.filter((p) => p.voter).sort((a, b) => b.match - a.match)[0];
+      if (best) {
+        this.raft.transferLeadership(best.id);
+        this.schedule();
+        const deadline = this.ticks + this.cutOffTicks * 2;
+        while (!this.closed && this.leader === this.myid && this.ticks < deadline) await new Promise((r) => setTimeout(r, this.opts.ensemble.heartbeatIntervalMs));
+      }
+    }
+    this.closed = true;
+    clearInterval(this.tickTimer);
+    for (const [, p] of this.pending) this.target?.abandon(p.ref, 'server shutting down');
+    this.pending.clear();
+    for (const w of this.waiting.splice(0)) this.target?.abandon(w.ref, 'server shutting down');
+    for (const [, s] of this.syncs) s.done(false);
+    this.syncs.clear();
+    this.receiving?.receiver.abort();
+    while (this.driving) await new Promise((r) => setTimeout(r, 5));
+    await this.transport?.close();
+    await this.storage.close();
+  }
+}
