@@ -196,12 +196,13 @@ export class RaftNode {
     return { ...this.config().contexts };
   }
 
-  /** The metadata of a snapshot covering up to `index` (applied, and not compacted away). */
-  snapshotMeta(index: number): SnapshotMeta {
+  /**
+   * The metadata for a snapshot covering up to `index`; undefined unless `index` is applied and
+   * still in the log (not when a snapshot from the leader is being installed past it).
+   */
+  snapshotMeta(index: number): SnapshotMeta | undefined {
     const term = this.log.term(index);
-    if (index > this.appliedIndex || term === undefined) {
-      throw new RangeError(`no snapshot at ${index}: it must be in [${this.log.start}, ${this.appliedIndex}] (applied)`);
-    }
+    if (index > this.appliedIndex || term === undefined) return undefined;
     return { index, term, ...copyConfiguration(this.configs.at(index)) };
   }
 
@@ -347,7 +348,15 @@ export class RaftNode {
     const term = this.log.term(meta.index);
     if (term === undefined) return; // older than the log's compaction point
     if (term !== meta.term) throw new RangeError(`snapshot at ${meta.index} has term ${meta.term}, the log has ${term}`);
-    this.latestSnapshot = { index: meta.index, term: meta.term, ...copyConfiguration(meta) };
+    const latest: SnapshotMeta = { index: meta.index, term: meta.term, ...copyConfiguration(meta) };
+    this.latestSnapshot = latest;
+    // Snapshot messages not yet handed out name the newest snapshot: the shell keeps only that one.
+    for (const queue of [this.earlyMsgs, this.msgs]) {
+      for (let i = 0; i < queue.length; i++) {
+        const m = queue[i];
+        if (m.type === 'snapshot') queue[i] = { ...m, snapshot: latest };
+      }
+    }
     const to = meta.index - this.cfg.keepBehindSnapshot;
     if (to > this.log.start) {
       this.log.compact(to);
@@ -447,6 +456,15 @@ export class RaftNode {
     return isVoter(this.config(), this.id);
   }
 
+  /**
+   * A member campaigns if it votes in its latest configuration, or in the committed one: a
+   * member whose removal is not yet committed may still be needed to elect a leader that
+   * commits it (it does not count its own vote then).
+   */
+  private mayCampaign(): boolean {
+    return this.promotable() || isVoter(this.configs.at(this.log.commit), this.id);
+  }
+
   private hardState(): HardState {
     return { term: this.currentTerm, vote: this.vote, commit: this.log.commit };
   }
@@ -499,7 +517,7 @@ export class RaftNode {
 
   /** Starts a pre-vote round, or an election (a transfer's skips pre-vote and leases). */
   private campaign(mode: 'pre-vote' | 'election' | 'transfer'): void {
-    if (!this.promotable()) return;
+    if (!this.mayCampaign()) return;
     const pre = mode === 'pre-vote';
     if (pre) {
       this.resetRoleState();
@@ -541,7 +559,7 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) this.campaign(this.cfg.preVote ? 'pre-vote' : 'election');
+    if (this.electionElapsed >= this.randomizedElectionTimeout) this.campaign(this.cfg.preVote ? 'pre-vote' : 'election');
   }
 
   private tickLeader(): void {
