@@ -1,5 +1,5 @@
 export { GroupMembership, type GroupOptions } from './group.js';
 export { LeaderElection } from './election.js';
-export { Lock, ReadWriteLock, LockTimeoutError } from './lock.js';
-export { RoleAssignment, assignRoles } from './roles.js';
-export { watchConfig, Barrier, DoubleBarrier, DistributedCounter } from './misc.js';
+export { Lock, ReadWriteLock, QueueLock, LockTimeoutError, LockLostError } from './lock.js';
+export { RoleAssignment, rebalance, rolesByMember, type RoleOptions, type RoleOwners } from './roles.js';
+export { watchConfig, Barrier, BarrierTimeoutError, DoubleBarrier, DistributedCounter } from './misc.js';

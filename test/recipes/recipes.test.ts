@@ -1,14 +1,16 @@
 /**
- * The recipes against Apache ZooKeeper and pulsekeeper, with faults: members whose
- * network goes silent until their session expires (as a killed process), and
- * connections cut under a leader.
+ * The recipes against Apache ZooKeeper and pulsekeeper, in normal operation and
+ * with members whose network goes silent: group membership, leader election
+ * (checking with the server's own watch table that each candidate watches only its
+ * predecessor), locks, role assignment, the configuration stream, barriers and
+ * the counter. Process kills, expiry and restarts are in faults.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PulseClient } from '../../src/client/index.js';
 import {
-  assignRoles,
   Barrier,
+  BarrierTimeoutError,
   DistributedCounter,
   DoubleBarrier,
   GroupMembership,
@@ -20,45 +22,33 @@ import {
   watchConfig,
 } from '../../src/recipes/index.js';
 import type { MembershipEvent } from '../../src/membership/events.js';
-import { targets, type TestServer } from '../support/servers.js';
+import { clientTargets, type ClientTestServer } from '../support/client-targets.js';
+import { sleep, until } from '../support/client-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { fourLetter } from '../support/zookeeper.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms: number, what = 'condition'): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
+/** The server's watch table by path (wchp): which sessions watch each path. */
+async function watchersByPath(port: number, under: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let path: string | undefined;
+  for (const line of (await fourLetter(port, 'wchp')).split('\n')) {
+    if (line.startsWith('/')) path = line.trim();
+    else if (line.trim().startsWith('0x') && path?.startsWith(under)) out.set(path, (out.get(path) ?? 0) + 1);
   }
+  return out;
 }
 
-test('role assignment is even, deterministic and sticky when a member joins', () => {
-  const roles = Array.from({ length: 12 }, (_, i) => `shard-${i}`);
-  const three = assignRoles(roles, ['a', 'b', 'c']);
-  assert.deepEqual([...three.values()].map((r) => r.length), [4, 4, 4]);
-  assert.deepEqual(assignRoles(roles, ['c', 'a', 'b']), three, 'the same for everyone');
-  const four = assignRoles(roles, ['a', 'b', 'c', 'd']);
-  assert.deepEqual([...four.values()].map((r) => r.length), [3, 3, 3, 3]);
-  let moved = 0;
-  for (const m of ['a', 'b', 'c']) moved += three.get(m)!.filter((r) => !four.get(m)!.includes(r)).length;
-  assert.equal(moved, 3, 'only the roles the new member takes move');
-});
-
-for (const target of targets()) {
+for (const target of clientTargets()) {
   describe(`recipes against ${target.name}`, () => {
-    let server: TestServer;
+    let server: ClientTestServer;
     const clients: PulseClient[] = [];
     const proxies: TcpProxy[] = [];
     const client = async (opts: { sessionTimeoutMs?: number; viaProxy?: boolean } = {}) => {
-      let cs = server.connectionString;
-      if (opts.viaProxy) {
-        const p = await TcpProxy.start(server.port);
-        proxies.push(p);
-        cs = p.connectionString;
-      }
-      const c = await PulseClient.connect(cs, { sessionTimeoutMs: opts.sessionTimeoutMs ?? 4000, requestTimeoutMs: 500 });
+      let proxy: TcpProxy | undefined;
+      if (opts.viaProxy) proxies.push((proxy = await TcpProxy.start(server.ports[0])));
+      const c = await PulseClient.connect(proxy?.connectionString ?? server.connectionString, { sessionTimeoutMs: opts.sessionTimeoutMs ?? 4000 });
       clients.push(c);
-      return { c, proxy: opts.viaProxy ? proxies[proxies.length - 1] : undefined };
+      return { c, proxy };
     };
     before(async () => {
       server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 10_000 });
@@ -69,7 +59,7 @@ for (const target of targets()) {
       await server?.stop();
     });
 
-    test('group membership: join, update, leave, and a silent member fails within its timeout', async () => {
+    test('group membership: join, update, leave, and a silent member fails within its session timeout', async (t) => {
       const { c: obsClient } = await client();
       const observer = await GroupMembership.join(obsClient, { path: '/groups/g1' });
       const events: MembershipEvent[] = [];
@@ -82,21 +72,37 @@ for (const target of targets()) {
       await a.update(Buffer.from('v2'));
       await until(() => events.some((e) => e.type === 'updated' && e.member.id === 'a'), 5000, 'update');
       assert.equal(Buffer.from(observer.members().find((m) => m.id === 'a')!.meta).toString(), 'v2');
-      // b's network goes silent, as if its process were killed: it fails within its session timeout.
+      // b's network goes silent, as if its machine had stopped: it fails once the server expires its session.
       const silencedAt = performance.now();
       proxy!.silence();
-      await until(() => events.some((e) => e.type === 'failed' && e.member.id === 'b'), 5000, 'b failed');
-      assert.ok(performance.now() - silencedAt < 800 + 2000, 'detected within the session timeout plus slack');
+      await until(() => events.some((e) => e.type === 'failed' && e.member.id === 'b'), 10_000, 'b failed');
+      t.diagnostic(`silent member reported failed after ${Math.round(performance.now() - silencedAt)} ms (session timeout ${cb.sessionTimeoutMs} ms)`);
       await a.leave();
       await until(() => events.some((e) => e.type === 'left' && e.member.id === 'a'), 5000, 'a left');
       assert.deepEqual(observer.members(), []);
       assert.deepEqual(events.map((e) => `${e.type}:${e.member.id}`), ['join:a', 'join:b', 'updated:a', 'failed:b', 'left:a']);
+      await observer.close();
     });
 
-    test('leader election: one leader, no herd, fencing tokens grow, suspension drops leadership at once', async () => {
+    test('a member whose node is deleted by hand rejoins; a second holder of the same id waits for the first', async () => {
+      const { c: c1 } = await client();
+      const { c: c2 } = await client();
+      const g = await GroupMembership.join(c1, { path: '/groups/g2', id: 'same' });
+      await c2.delete('/groups/g2/same');
+      await until(async () => (await c2.exists('/groups/g2/same'))?.ephemeralOwner === c1.sessionId, 5000, 'rejoined');
+      let joined = false;
+      const second = GroupMembership.join(c2, { path: '/groups/g2', id: 'same' }).then((m) => ((joined = true), m));
+      await sleep(300);
+      assert.equal(joined, false, 'the name is taken while the first holder lives');
+      await g.leave();
+      await (await second).leave();
+      assert.equal(joined, true);
+    });
+
+    test('leader election: one leader, each candidate watches only its predecessor, fencing tokens grow, suspension drops leadership at once', async () => {
       const elections: LeaderElection[] = [];
       const made: { c: PulseClient; proxy?: TcpProxy }[] = [];
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 4; i++) {
         const m = await client({ sessionTimeoutMs: 3000, viaProxy: true });
         made.push(m);
         const e = new LeaderElection(m.c, '/election/e1', `cand-${i}`);
@@ -105,11 +111,22 @@ for (const target of targets()) {
       }
       await until(() => elections.filter((e) => e.isLeader).length === 1, 5000, 'a leader');
       assert.equal(elections[0].isLeader, true, 'the first candidate leads');
-      assert.equal(await elections[2].getLeader(), 'cand-0');
+      assert.equal(await elections[3].getLeader(), 'cand-0');
+      const nodes = (await made[0].c.getChildren('/election/e1')).sort((a, b) => Number(a.slice(-10)) - Number(b.slice(-10)));
+      assert.equal(elections[0].fencingToken, (await made[0].c.exists(`/election/e1/${nodes[0]}`))!.czxid, 'the token is the czxid');
+      // No herd: every node but the last is watched by exactly one session, its successor.
+      const watched = await watchersByPath(server.ports[0], '/election/e1/');
+      assert.deepEqual(
+        [...watched].sort(),
+        nodes
+          .slice(0, 3)
+          .map((n) => [`/election/e1/${n}`, 1])
+          .sort(),
+      );
       const firstToken = elections[0].fencingToken;
       await elections[0].resign();
       await until(() => elections[1].isLeader, 5000, 'the next candidate');
-      assert.equal(elections[2].isLeader, false);
+      assert.equal(elections.filter((e) => e.isLeader).length, 1);
       assert.ok(elections[1].fencingToken > firstToken);
       let dropped = false;
       elections[1].once('notLeader', () => (dropped = true));
@@ -117,11 +134,13 @@ for (const target of targets()) {
       await until(() => dropped, 2000, 'leadership dropped on suspension');
       assert.equal(elections[1].isLeader, false);
       await until(() => elections.filter((e) => e.isLeader).length === 1, 8000, 'a leader again');
+      await Promise.all(elections.map((e) => e.close()));
     });
 
-    test('locks: mutual exclusion, timeouts, reentrancy, read-write', async () => {
+    test('locks: mutual exclusion without a herd, timeouts, reentrancy, read-write', async () => {
       const { c: c1 } = await client();
       const { c: c2 } = await client();
+      const { c: c3 } = await client();
       const counter = { inside: 0, max: 0 };
       const work = async (c: PulseClient) => {
         const lock = new Lock(c, '/locks/l1');
@@ -134,80 +153,141 @@ for (const target of targets()) {
           await lock.release();
         }
       };
-      await Promise.all([work(c1), work(c2)]);
+      await Promise.all([work(c1), work(c2), work(c3)]);
       assert.equal(counter.max, 1);
+
+      const holder = new Lock(c1, '/locks/queue');
+      await holder.acquire();
+      const waiters = [new Lock(c2, '/locks/queue'), new Lock(c3, '/locks/queue')];
+      const acquired: Promise<void>[] = [];
+      for (const [i, w] of waiters.entries()) {
+        acquired.push(w.acquire(10_000));
+        await until(async () => (await c1.getChildren('/locks/queue')).length === i + 2, 5000, `waiter ${i} queued`);
+      }
+      await sleep(100);
+      assert.deepEqual([...(await watchersByPath(server.ports[0], '/locks/queue/')).values()], [1, 1], 'each waiter watches one node');
+      await holder.release();
+      await acquired[0];
+      assert.equal(waiters[1].held, false);
+      await waiters[0].release();
+      await acquired[1];
+      await waiters[1].release();
+
       const held = new Lock(c1, '/locks/l2', { reentrant: true });
       await held.acquire();
       await held.acquire();
       await assert.rejects(new Lock(c2, '/locks/l2').acquire(200), LockTimeoutError);
+      assert.deepEqual(await c1.getChildren('/locks/l2').then((n) => n.length), 1, 'a timed-out waiter leaves the queue');
       await held.release();
       assert.ok(held.held);
       await held.release();
       const other = new Lock(c2, '/locks/l2');
       await other.acquire(2000);
+      await assert.rejects(other.acquire(), /already held/);
       await other.release();
+
       const rw1 = new ReadWriteLock(c1, '/locks/rw');
       const rw2 = new ReadWriteLock(c2, '/locks/rw');
-      const r1 = await rw1.read();
-      const r2 = await rw2.read(1000);
-      await assert.rejects(rw2.write(200), LockTimeoutError);
-      await r1();
-      await r2();
-      const w = await rw2.write(1000);
-      await assert.rejects(rw1.read(200), LockTimeoutError);
-      await w();
+      await rw1.readLock.acquire();
+      await rw2.readLock.acquire(1000);
+      await assert.rejects(rw2.writeLock.acquire(200), LockTimeoutError);
+      await rw1.readLock.release();
+      await rw2.readLock.release();
+      await rw2.writeLock.acquire(1000);
+      await assert.rejects(rw1.readLock.acquire(200), LockTimeoutError);
+      await rw2.writeLock.release();
+      await rw1.readLock.acquire(1000);
+      await rw1.readLock.release();
     });
 
-    test('roles are reassigned to survivors when a member fails', async () => {
+    test('roles: even, the same for every member, sticky when a member joins, reassigned to survivors', async (t) => {
       const roles = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
       const { c: watcherClient } = await client();
-      const view = await GroupMembership.join(watcherClient, { path: '/groups/roles' });
-      const assignment = new RoleAssignment(view, roles);
+      const follower = await RoleAssignment.start(watcherClient, { path: '/roles/svc', roles });
       const { c: ca } = await client();
       const { c: cb, proxy } = await client({ sessionTimeoutMs: 800, viaProxy: true });
-      await GroupMembership.join(ca, { path: '/groups/roles', id: 'a' });
-      await GroupMembership.join(cb, { path: '/groups/roles', id: 'b' });
-      await until(() => assignment.rolesOf('a').length === 3 && assignment.rolesOf('b').length === 3, 5000, 'an even split');
+      const a = await RoleAssignment.start(ca, { path: '/roles/svc', roles, id: 'a' });
+      const b = await RoleAssignment.start(cb, { path: '/roles/svc', roles, id: 'b' });
+      const sameEverywhere = () => [a, b].every((x) => JSON.stringify([...x.assignment]) === JSON.stringify([...follower.assignment]));
+      await until(() => a.mine.length === 3 && b.mine.length === 3 && sameEverywhere(), 5000, 'an even split seen by all');
+      const beforeJoin = follower.assignment;
+      const { c: cc } = await client();
+      const c = await RoleAssignment.start(cc, { path: '/roles/svc', roles, id: 'c' });
+      await until(() => c.mine.length === 2 && sameEverywhere(), 5000, 'the newcomer gets its share');
+      for (const m of ['a', 'b']) {
+        const lost = beforeJoin.get(m)!.filter((r) => !follower.rolesOf(m).includes(r));
+        assert.equal(lost.length, 1, `${m} gave up only one role`);
+        assert.ok(lost.every((r) => c.mine.includes(r)), 'and only to the newcomer');
+      }
+      let bDropped = false;
+      b.on('assigned', (mine: string[]) => mine.length === 0 && (bDropped = true));
+      const silencedAt = performance.now();
       proxy!.silence();
-      await until(() => assignment.rolesOf('a').length === 6, 5000, 'a takes over b\'s roles');
+      await until(() => bDropped, 5000, 'the silent member stops acting on its roles');
+      await until(() => follower.rolesOf('a').length === 3 && follower.rolesOf('c').length === 3, 10_000, "survivors take over b's roles");
+      t.diagnostic(`roles reassigned ${Math.round(performance.now() - silencedAt)} ms after b went silent (session timeout ${cb.sessionTimeoutMs} ms)`);
+      await until(() => [a, c].every((x) => JSON.stringify([...x.assignment]) === JSON.stringify([...follower.assignment])), 5000, 'every survivor sees it');
+      await Promise.all([a.close(), c.close()]);
     });
 
-    test('configuration stream, barriers and the counter', async () => {
-      const { c: c1 } = await client();
+    test('configuration stream: typed values, each version once, through a reconnect', async () => {
+      const { c: c1, proxy } = await client({ viaProxy: true });
       const { c: c2 } = await client();
-      const seen: number[] = [];
+      const seen: { limit: number }[] = [];
       const reader = (async () => {
-        for await (const v of watchConfig(c1, '/config/limit', (d) => Number(d.toString()))) {
+        for await (const v of watchConfig(c1, '/config/limit', (d) => JSON.parse(d.toString()) as { limit: number })) {
           seen.push(v);
-          if (v === 3) return;
+          if (v.limit === 4) return;
         }
       })();
       await sleep(100);
       await c2.create('/config');
-      await c2.create('/config/limit', Buffer.from('1'));
-      await until(() => seen.includes(1), 3000, 'first value');
-      await c2.setData('/config/limit', Buffer.from('3'));
+      await c2.create('/config/limit', Buffer.from('{"limit":1}'));
+      await until(() => seen.length === 1, 3000, 'first value');
+      await c2.setData('/config/limit', Buffer.from('{"limit":2}'));
+      await until(() => seen.length === 2, 3000, 'second value');
+      proxy!.refuse();
+      proxy!.cut();
+      await c2.setData('/config/limit', Buffer.from('{"limit":3}'));
+      proxy!.accept();
+      await until(() => seen.length === 3, 5000, 'the value set while disconnected');
+      await c2.setData('/config/limit', Buffer.from('{"limit":4}'));
       await reader;
-      assert.deepEqual(seen, [1, 3]);
+      assert.deepEqual(seen.map((v) => v.limit), [1, 2, 3, 4]);
+    });
 
+    test('barriers and the counter', async () => {
+      const { c: c1 } = await client();
+      const { c: c2 } = await client();
       const barrier = new Barrier(c1, '/barriers/b');
       await barrier.set();
       let released = false;
-      const waiter = new Barrier(c2, '/barriers/b').wait().then(() => (released = true));
-      await sleep(100);
+      const waiter = new Barrier(c2, '/barriers/b').wait(10_000).then(() => (released = true));
+      await assert.rejects(new Barrier(c2, '/barriers/b').wait(100), BarrierTimeoutError);
       assert.equal(released, false);
       await barrier.remove();
       await waiter;
 
-      const d1 = new DoubleBarrier(c1, '/barriers/double', 2, 'one');
-      const d2 = new DoubleBarrier(c2, '/barriers/double', 2, 'two');
-      await Promise.all([d1.enter(), d2.enter()]);
-      await Promise.all([d1.leave(), d2.leave()]);
+      const d1 = new DoubleBarrier(c1, '/barriers/double', 2);
+      const d2 = new DoubleBarrier(c2, '/barriers/double', 2);
+      const entered: string[] = [];
+      const first = d1.enter(10_000).then(() => entered.push('one'));
+      await sleep(200);
+      assert.deepEqual(entered, [], 'the first waits for the second');
+      await d2.enter(10_000);
+      await first;
+      await Promise.all([d1.leave(10_000), d2.leave(10_000)]);
+      assert.deepEqual(await c1.getChildren('/barriers/double'), [], 'the barrier is clean after a round');
+      await assert.rejects(new DoubleBarrier(c1, '/barriers/alone', 2).enter(200), BarrierTimeoutError);
+      assert.deepEqual(await c1.getChildren('/barriers/alone'), [], 'a timed-out participant leaves');
 
       const n1 = new DistributedCounter(c1, '/counters/c');
       const n2 = new DistributedCounter(c2, '/counters/c');
+      assert.equal(await n1.get(), 0);
       await Promise.all([...Array.from({ length: 10 }, () => n1.add()), ...Array.from({ length: 10 }, () => n2.add(2))]);
       assert.equal(await n1.get(), 30);
+      await c1.setData('/counters/c', Buffer.from('not a number'));
+      await assert.rejects(n2.add(), /not an integer/);
     });
   });
 }
