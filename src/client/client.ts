@@ -266,7 +266,11 @@ export class PulseClient extends EventEmitter {
     this.emit(s);
   }
 
-  /** Resolves when a session is usable: at once if connected, else at the next connected/reconnected. */
+  /**
+   * Resolves when a session is usable: at once if connected, else at the next
+   * connected/reconnected (timeoutMs may be Infinity). Rejects if the client closes or
+   * its session expires for good.
+   */
   whenConnected(timeoutMs = this.opts.requestTimeoutMs): Promise<void> {
     if (this.ready) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -281,7 +285,9 @@ export class PulseClient extends EventEmitter {
         else if (this._state === 'closed') done(new ConnectionLossError(undefined, 'client closed'));
         else if (this.finished) done(new SessionExpiredError());
       };
-      const timer = setTimeout(() => done(new ConnectionLossError(undefined, `no connection within ${timeoutMs} ms`)), timeoutMs);
+      const timer = Number.isFinite(timeoutMs)
+        ? setTimeout(() => done(new ConnectionLossError(undefined, `no connection within ${timeoutMs} ms`)), timeoutMs)
+        : undefined;
       this.on('state', onState);
       onState();
     });
