@@ -1,5 +1,8 @@
 /** Waiting and fault helpers shared by the client, recipe and shell tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { PulseClient } from '../../src/client/index.js';
+import type { MemberConfig } from './client-member.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,4 +27,48 @@ export async function expireSession(connectionString: string, client: PulseClien
     renewExpiredSession: false,
   });
   await twin.close();
+}
+
+/** A member process (test/support/client-member.ts) and what it reported so far. */
+export class MemberProcess {
+  readonly events: { event: string; [k: string]: unknown }[] = [];
+  private stderr = '';
+  private constructor(private readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (line) => this.events.push(JSON.parse(line)));
+    child.stderr!.on('data', (c) => {
+      if (this.stderr.length < 10_000) this.stderr += c;
+    });
+  }
+
+  static spawn(config: MemberConfig): MemberProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/client-member.ts', JSON.stringify(config)], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return new MemberProcess(child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** The first event of a kind, waiting for it up to ms. */
+  async next(event: string, ms = 20_000): Promise<{ event: string; [k: string]: unknown }> {
+    await until(() => this.events.some((e) => e.event === event) || this.child.exitCode !== null, ms, `member event ${event}`);
+    const found = this.events.find((e) => e.event === event);
+    if (!found) throw new Error(`member exited (${this.child.exitCode}) before ${event}: ${this.stderr}`);
+    return found;
+  }
+
+  send(command: string): void {
+    this.child.stdin!.write(command + '\n');
+  }
+
+  /** SIGKILL, by pid; resolves once the process is gone. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    process.kill(this.pid, 'SIGKILL');
+    await exited;
+  }
 }

@@ -1,0 +1,241 @@
+/**
+ * Every recipe under faults, against Apache ZooKeeper and pulsekeeper:
+ * - a member process that holds leadership, a lock, a write lock, roles, a place
+ *   in a double barrier and is counting is killed with SIGKILL;
+ * - a member's session is expired;
+ * - the server is restarted, or fails over (on targets that can).
+ * Survivors must take over exactly what the dead member held, and no state may be
+ * lost across a restart or failover.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PulseClient, type ConnectionState } from '../../src/client/index.js';
+import {
+  Barrier,
+  DistributedCounter,
+  DoubleBarrier,
+  GroupMembership,
+  LeaderElection,
+  Lock,
+  ReadWriteLock,
+  RoleAssignment,
+  watchConfig,
+} from '../../src/recipes/index.js';
+import type { MembershipEvent } from '../../src/membership/events.js';
+import { clientTargets, skipUnless, type Capability, type ClientTestServer } from '../support/client-targets.js';
+import { expireSession, MemberProcess, sleep, until } from '../support/client-faults.js';
+
+const ROLES = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
+
+/** Records, across candidates, how many believed themselves leader at once. */
+function leadershipLog(elections: LeaderElection[]) {
+  const leaders = new Set<string>();
+  const log = { max: 0, events: [] as string[] };
+  for (const e of elections) {
+    e.on('elected', () => {
+      leaders.add(e.id);
+      log.max = Math.max(log.max, leaders.size);
+      log.events.push(`elected:${e.id}`);
+    });
+    e.on('notLeader', () => {
+      leaders.delete(e.id);
+      log.events.push(`notLeader:${e.id}`);
+    });
+  }
+  return log;
+}
+
+for (const target of clientTargets()) {
+  describe(`recipes under faults against ${target.name}`, () => {
+    let server: ClientTestServer;
+    const clients: PulseClient[] = [];
+    const connect = async (sessionTimeoutMs = 4000) => {
+      const c = await PulseClient.connect(server.connectionString, { sessionTimeoutMs });
+      clients.push(c);
+      return c;
+    };
+    before(async () => {
+      server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 20_000 });
+    });
+    after(async () => {
+      await Promise.all(clients.map((c) => c.close().catch(() => {})));
+      await server?.stop();
+    });
+
+    test('a member process killed with SIGKILL: survivors take over all it held', async (t) => {
+      const base = '/kill';
+      const member = MemberProcess.spawn({ connectionString: server.connectionString, sessionTimeoutMs: 1500, id: 'doomed', base, roles: ROLES });
+      try {
+        const { token: deadToken } = await member.next('elected');
+        const c = await connect();
+        const observer = await GroupMembership.join(c, { path: `${base}/group` });
+        const events: MembershipEvent[] = [];
+        observer.on('change', (e) => events.push(e));
+        const candidate = new LeaderElection(c, `${base}/election`, 'survivor');
+        await candidate.start();
+        await member.next('ready');
+        const lock = new Lock(c, `${base}/lock`);
+        const locked = lock.acquire(30_000);
+        const reading = new ReadWriteLock(c, `${base}/rw`).readLock.acquire(30_000);
+        const roles = await RoleAssignment.start(c, { path: `${base}/roles`, roles: ROLES, id: 'survivor' });
+        await until(() => roles.mine.length === 3 && roles.rolesOf('doomed').length === 3, 10_000, 'an even split');
+        const barrier = new DoubleBarrier(c, `${base}/double`, 2);
+        member.send('barrier');
+        await barrier.enter(10_000);
+        await member.next('entered');
+        member.send('count');
+        await until(() => member.events.filter((e) => e.event === 'added').length >= 20, 10_000, 'counting');
+        assert.equal(candidate.isLeader, false);
+        assert.equal(lock.held, false);
+
+        const killedAt = performance.now();
+        await member.kill();
+        const lastAdded = member.events.filter((e) => e.event === 'added').at(-1)!.value as number;
+        await until(() => events.some((e) => e.type === 'failed' && e.member.id === 'doomed'), 20_000, 'the group reports it failed');
+        t.diagnostic(`killed member reported failed after ${Math.round(performance.now() - killedAt)} ms (session timeout 1500 ms)`);
+        await until(() => candidate.isLeader, 10_000, 'the survivor leads');
+        assert.ok(candidate.fencingToken > (deadToken as number), 'with a larger fencing token');
+        await locked;
+        await reading;
+        await until(() => roles.mine.length === 6, 10_000, 'the survivor holds every role');
+        await barrier.leave(10_000);
+        const value = await new DistributedCounter(c, `${base}/counter`).get();
+        assert.ok(value === lastAdded || value === lastAdded + 1, `counter ${value} after ${lastAdded} acknowledged adds (at most one in flight)`);
+        await Promise.all([candidate.close(), lock.release(), roles.close(), observer.close()]);
+      } finally {
+        await member.kill();
+      }
+    });
+
+    test('a member whose session expires loses what it held at once, then rejoins with a new session', async () => {
+      const base = '/expire';
+      const m = await connect();
+      const s = await connect();
+      const mStates: ConnectionState[] = [];
+      m.on('state', (st) => mStates.push(st));
+      const observer = await GroupMembership.join(s, { path: `${base}/group` });
+      const events: string[] = [];
+      observer.on('change', (e) => events.push(`${e.type}:${e.member.id}`));
+      await GroupMembership.join(m, { path: `${base}/group`, id: 'm' });
+      await GroupMembership.join(s, { path: `${base}/group`, id: 's' });
+      const mElection = new LeaderElection(m, `${base}/election`, 'm');
+      const sElection = new LeaderElection(s, `${base}/election`, 's');
+      const leadership = leadershipLog([mElection, sElection]);
+      await mElection.start();
+      await sElection.start();
+      await until(() => mElection.isLeader, 5000, 'm leads');
+      const mLock = new Lock(m, `${base}/lock`);
+      await mLock.acquire();
+      let lost = false;
+      mLock.on('lost', () => (lost = true));
+      const sLocked = new Lock(s, `${base}/lock`).acquire(30_000);
+      const mRoles = await RoleAssignment.start(m, { path: `${base}/roles`, roles: ROLES, id: 'm' });
+      const sRoles = await RoleAssignment.start(s, { path: `${base}/roles`, roles: ROLES, id: 's' });
+      await until(() => mRoles.mine.length === 3 && sRoles.mine.length === 3, 10_000, 'an even split');
+      await s.create(`${base}/config`, Buffer.from('1'));
+      const seen: number[] = [];
+      const stream = (async () => {
+        for await (const v of watchConfig(m, `${base}/config`, (d) => Number(d.toString()))) {
+          seen.push(v);
+          if (v === 2) return;
+        }
+      })();
+      await until(() => seen.length === 1, 5000, 'the first config value');
+      const oldSession = m.sessionId;
+
+      await expireSession(server.connectionString, m);
+      await until(() => mStates.includes('connected'), 10_000, 'a new session');
+      assert.deepEqual(mStates.slice(0, 3), ['suspended', 'expired', 'connected']);
+      assert.notEqual(m.sessionId, oldSession);
+      assert.equal(lost, true, 'the lock holder heard it lost the lock');
+      await sLocked;
+      await until(() => sElection.isLeader, 10_000, 's leads');
+      assert.equal(leadership.max, 1, `never two leaders: ${leadership.events}`);
+      assert.deepEqual(leadership.events.slice(0, 3), ['elected:m', 'notLeader:m', 'elected:s']);
+      await until(() => events.includes('failed:m') && events.at(-1) === 'join:m', 10_000, 'm fails, then rejoins');
+      await until(async () => (await s.getChildren(`${base}/election`)).length === 2, 10_000, 'm stands again');
+      assert.equal(mElection.isLeader, false);
+      await until(() => mRoles.mine.length === 3 && sRoles.mine.length === 3, 10_000, 'm gets its share back');
+      await s.setData(`${base}/config`, Buffer.from('2'));
+      await stream;
+      assert.deepEqual(seen, [1, 2], 'the config stream carried on');
+      await Promise.all([mElection.close(), sElection.close(), mRoles.close(), sRoles.close(), observer.close()]);
+    });
+
+    for (const fault of ['restart', 'failover'] as Capability[]) {
+      test(`every recipe keeps its state through a server ${fault}`, { skip: skipUnless(target, fault) }, async () => {
+        const base = `/${fault}`;
+        const a = await connect(10_000);
+        const b = await connect(10_000);
+        const o = await connect(10_000);
+        const reconnected = (c: PulseClient) => new Promise<void>((r) => c.once('reconnected', () => r()));
+        const observer = await GroupMembership.join(o, { path: `${base}/group` });
+        await GroupMembership.join(a, { path: `${base}/group`, id: 'a' });
+        await GroupMembership.join(b, { path: `${base}/group`, id: 'b' });
+        await until(() => observer.members().length === 2, 5000, 'two members');
+        const events: string[] = [];
+        observer.on('change', (e) => events.push(`${e.type}:${e.member.id}`));
+        const ea = new LeaderElection(a, `${base}/election`, 'a');
+        const eb = new LeaderElection(b, `${base}/election`, 'b');
+        const leadership = leadershipLog([ea, eb]);
+        await ea.start();
+        await eb.start();
+        await until(() => ea.isLeader, 5000, 'a leads');
+        const token = ea.fencingToken;
+        const la = new Lock(a, `${base}/lock`);
+        await la.acquire();
+        let lost = false;
+        la.on('lost', () => (lost = true));
+        let bLocked = false;
+        const lb = new Lock(b, `${base}/lock`);
+        const bLocking = lb.acquire(60_000).then(() => (bLocked = true));
+        const ra = await RoleAssignment.start(a, { path: `${base}/roles`, roles: ROLES, id: 'a' });
+        const rb = await RoleAssignment.start(b, { path: `${base}/roles`, roles: ROLES, id: 'b' });
+        await until(() => ra.mine.length === 3 && rb.mine.length === 3, 10_000, 'an even split');
+        const assignment = JSON.stringify([...ra.assignment]);
+        const counter = new DistributedCounter(a, `${base}/counter`);
+        await counter.add(41);
+        await new Barrier(a, `${base}/barrier`).set();
+        let released = false;
+        const waiting = new Barrier(b, `${base}/barrier`).wait(60_000).then(() => (released = true));
+        await o.create(`${base}/config`, Buffer.from('1'));
+        const seen: number[] = [];
+        const stream = (async () => {
+          for await (const v of watchConfig(b, `${base}/config`, (d) => Number(d.toString()))) {
+            seen.push(v);
+            if (v === 2) return;
+          }
+        })();
+        await until(() => seen.length === 1, 5000, 'the first config value');
+
+        const back = Promise.all([a, b, o].map(reconnected));
+        await (fault === 'restart' ? server.restart!() : server.failover!());
+        await back;
+
+        await until(() => ea.isLeader, 10_000, 'a leads again');
+        assert.equal(ea.fencingToken, token, 'the same leadership');
+        assert.equal(eb.isLeader, false);
+        assert.equal(leadership.max, 1, `never two leaders: ${leadership.events}`);
+        assert.equal(la.held, true);
+        assert.equal(lost, false);
+        await sleep(200);
+        assert.equal(bLocked, false, 'the waiter still waits');
+        assert.deepEqual(events, [], 'no member failed or left');
+        assert.deepEqual(observer.members().map((m) => m.id).sort(), ['a', 'b']);
+        await until(() => ra.mine.length === 3 && rb.mine.length === 3, 10_000, 'roles held again after the reconnect');
+        assert.equal(JSON.stringify([...ra.assignment]), assignment, 'the same assignment');
+        assert.equal(await counter.add(1), 42);
+        assert.equal(released, false);
+        assert.ok(await o.exists(`${base}/barrier`));
+        await o.setData(`${base}/config`, Buffer.from('2'));
+        await stream;
+        assert.deepEqual(seen, [1, 2]);
+        await la.release();
+        await bLocking;
+        await new Barrier(o, `${base}/barrier`).remove();
+        await waiting;
+        await Promise.all([lb.release(), ea.close(), eb.close(), ra.close(), rb.close(), observer.close()]);
+      });
+    }
+  });
+}
