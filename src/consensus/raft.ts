@@ -341,14 +341,17 @@ export class RaftNode {
     return true;
   }
 
-  /** The shell has durably written a snapshot covering up to meta.index (<= applied). */
+  /**
+   * The shell has durably written a snapshot covering up to meta.index (<= applied); meta should
+   * come from snapshotMeta(). Snapshots sent to followers carry the membership as of meta.index.
+   */
   snapshotTaken(meta: SnapshotMeta): void {
     if (meta.index > this.appliedIndex) throw new RangeError(`snapshot at ${meta.index} is beyond applied ${this.appliedIndex}`);
     if (this.latestSnapshot && meta.index <= this.latestSnapshot.index) return;
     const term = this.log.term(meta.index);
     if (term === undefined) return; // older than the log's compaction point
     if (term !== meta.term) throw new RangeError(`snapshot at ${meta.index} has term ${meta.term}, the log has ${term}`);
-    const latest: SnapshotMeta = { index: meta.index, term: meta.term, ...copyConfiguration(meta) };
+    const latest: SnapshotMeta = { index: meta.index, term: meta.term, ...copyConfiguration(this.configs.at(meta.index)) };
     this.latestSnapshot = latest;
     // Snapshot messages not yet handed out name the newest snapshot: the shell keeps only that one.
     for (const queue of [this.earlyMsgs, this.msgs]) {

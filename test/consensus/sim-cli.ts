@@ -2,10 +2,10 @@
  * Runs the Raft simulator over many seeds and prints every failure with the command that
  * replays it:
  *   npm run sim:raft -- --seeds N [--start S] [--members 3|5] [--fault-ticks T] [--bug NAME] [--trace]
- * Without --members, seeds alternate between 3 and 5 members. --trace prints each run's events.
+ * Without --members, even seeds run 3 members and odd ones 5. --trace prints each run's events.
  */
 import { parseArgs } from 'node:util';
-import { BUGS, simulate, type Bug, type SimStats } from './simulator.js';
+import { BUGS, runSeeds, simulate, type Bug } from './simulator.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,21 +29,22 @@ if (faultTicks !== undefined && !(Number.isSafeInteger(faultTicks) && faultTicks
 if (bug !== undefined && !BUGS.includes(bug)) throw new Error(`--bug is one of ${BUGS.join(', ')}`);
 
 const began = performance.now();
-const totals: Partial<Record<keyof SimStats, number>> = {};
-const worst = { ticksToLeader: 0, ticksToCommit: 0 };
-let failures = 0;
-for (let seed = start; seed < start + seeds; seed++) {
-  const n = members ?? (seed % 2 === 0 ? 3 : 5);
-  const r = simulate({ seed, members: n as 3 | 5, faultTicks, bug, trace: values.trace });
-  if (values.trace) console.log(r.trace.join('\n'));
-  for (const [k, v] of Object.entries(r.stats) as [keyof SimStats, number][]) totals[k] = (totals[k] ?? 0) + v;
-  worst.ticksToLeader = Math.max(worst.ticksToLeader, r.stats.ticksToLeader);
-  worst.ticksToCommit = Math.max(worst.ticksToCommit, r.stats.ticksToCommit);
-  if (r.failure) {
-    failures++;
-    console.log(r.failure);
+let failures: string[];
+let stats: object;
+if (values.trace) {
+  // One run at a time, printing its events.
+  failures = [];
+  stats = {};
+  for (let seed = start; seed < start + seeds; seed++) {
+    const r = simulate({ seed, members: (members ?? (seed % 2 === 0 ? 3 : 5)) as 3 | 5, faultTicks, bug, trace: true });
+    console.log(r.trace.join('\n'));
+    if (r.failure) failures.push(r.failure);
+    stats = r.stats;
   }
+} else {
+  ({ failures, stats } = runSeeds(start, seeds, { members: members as 3 | 5 | undefined, faultTicks, bug }));
 }
-const seconds = (performance.now() - began) / 1000;
-console.log(JSON.stringify({ seeds, failures, seconds: Number(seconds.toFixed(1)), worst, totals }));
-process.exitCode = failures ? 1 : 0;
+for (const f of failures) console.log(f);
+const seconds = Number(((performance.now() - began) / 1000).toFixed(1));
+console.log(JSON.stringify({ seeds, failures: failures.length, seconds, stats }));
+process.exitCode = failures.length ? 1 : 0;

@@ -101,6 +101,26 @@ export function simulate(opts: SimOptions): SimResult {
   return new Simulation(opts).run();
 }
 
+export interface SeedsReport {
+  failures: string[];
+  /** Stats summed over the seeds, except ticksToLeader and ticksToCommit: the worst seed's. */
+  stats: SimStats;
+}
+
+/** Runs seeds [start, start + count); without `members`, even seeds run 3 members and odd ones 5. */
+export function runSeeds(start: number, count: number, opts: Omit<SimOptions, 'seed' | 'members'> & { members?: 3 | 5 } = {}): SeedsReport {
+  const stats = {} as SimStats;
+  const failures: string[] = [];
+  for (let seed = start; seed < start + count; seed++) {
+    const r = simulate({ ...opts, seed, members: opts.members ?? (seed % 2 === 0 ? 3 : 5) });
+    if (r.failure) failures.push(r.failure);
+    for (const [k, v] of Object.entries(r.stats) as [keyof SimStats, number][]) {
+      stats[k] = k === 'ticksToLeader' || k === 'ticksToCommit' ? Math.max(stats[k] ?? 0, v) : (stats[k] ?? 0) + v;
+    }
+  }
+  return { failures, stats };
+}
+
 class Violation extends Error {}
 
 /** The state machine: how many entries it has applied and a hash of all of them, in order. */
