@@ -10,7 +10,10 @@
  * snapshot files, and it turns the core's role into what the server may do for
  * clients (ServingRole). A single server is an ensemble of one with the same log.
  */
-import type { Configuration, Entry, Message, MemberId, Ready, SnapshotMeta } from '../consensus/types.js';
+import type { ConfigChange, Configuration, Entry, Message, MemberId, Ready, SnapshotMeta } from '../consensus/types.js';
+import { checkPerm, type AuthId } from '../acl/acl.js';
+import { Perms } from '../protocol/opcodes.js';
+import type { ReconfigRequest } from '../protocol/records.js';
 import { OpCode } from '../protocol/opcodes.js';
 import { RaftNode } from '../consensus/raft.js';
 import type { Committer, CommitTarget, ReplicationStatus, ServingRole } from '../pipeline/committer.js';
@@ -51,6 +54,12 @@ interface Waiting {
   data: Buffer;
   ref: unknown;
 }
+
+/** A change's outcome: ZooKeeper's error code, or unknown (the client must be told its connection is lost). */
+export type ChangeOutcome = { err: number; index: number } | { err: 'unknown'; index: 0 };
+const UNKNOWN: ChangeOutcome = { err: 'unknown', index: 0 };
+/** On the wire, an unknown outcome travels as this (not a ZooKeeper error code). */
+const UNKNOWN_WIRE = 1;
 
 /** Proposals held while no leader is known, before the member is cut off. */
 const MAX_WAITING = 10_000;
@@ -113,6 +122,11 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   /** Snapshot being received from the leader. */
   private receiving: { index: number; term: number; receiver: SnapshotReceiver; offset: number; writes: Promise<void>; failed: boolean } | undefined;
   private touchesOwed = new Set<bigint>();
+  /** Membership changes: one at a time, driven by the leader. */
+  private changing = false;
+  private changeSeq = 0;
+  private readonly forwardedChanges = new Map<number, { resolve: (o: ChangeOutcome) => void; at: number }>();
+  private appliedWaiters: { index: number; term: number; resolve: (ok: boolean) => void }[] = [];
 
   private constructor(
     private readonly opts: MemberOptions,
@@ -253,6 +267,170 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     this.schedule();
   }
 
+  // ---- membership changes (ZooKeeper's reconfig) --------------------------------------
+
+  reconfigure(req: ReconfigRequest, auth: readonly AuthId[], done: (err: number) => void): void {
+    const fail = (err: number, why: string) => {
+      this.log.info('reconfig refused', { why });
+      done(err);
+    };
+    if (!this.opts.ensemble.reconfigEnabled) return fail(ErrorCode.RECONFIGDISABLED, 'reconfigEnabled is false');
+    const node = this.tree.get('/zookeeper/config')!;
+    if (req.curConfigId !== -1 && req.curConfigId !== node.mzxid) {
+      return fail(ErrorCode.BADVERSION, `from config version ${req.curConfigId.toString(16)}, current is ${node.mzxid.toString(16)}`);
+    }
+    const change = this.parseChange(req);
+    if (typeof change === 'string') return fail(ErrorCode.BADARGUMENTS, change);
+    if (!checkPerm(node.acl, Perms.WRITE, auth)) return fail(ErrorCode.NOAUTH, 'no WRITE permission on /zookeeper/config');
+    if (change === undefined) return done(0); // nothing to change
+    const outcome = this.leader === this.myid ? this.driveChange(change) : this.forwardChange(change);
+    void outcome.then(async (o) => {
+      if (o.err === 'unknown') return done(ErrorCode.CONNECTIONLOSS);
+      if (o.err !== 0) return done(o.err);
+      // Answer with the new configuration as this member sees it.
+      if (await this.whenApplied(o.index, 0)) done(0);
+      else done(ErrorCode.CONNECTIONLOSS);
+    });
+  }
+
+  /**
+   * One incremental change: a member leaving (by id) or joining (server.N=spec). More
+   * than one at a time is refused: each is its own consensus step, not atomic together.
+   */
+  private parseChange(req: ReconfigRequest): ConfigChange | undefined | string {
+    if (req.newMembers) return 'only incremental reconfig (joining/leaving) is supported';
+    const split = (s: string | null) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+    const membership = this.raft.membership();
+    const members = new Set([...membership.voters, ...membership.learners]);
+    const changes: ConfigChange[] = [];
+    for (const leaving of split(req.leavingServers)) {
+      const id = Number(leaving);
+      if (!Number.isInteger(id) || id < 1) return `bad server id "${leaving}"`;
+      if (members.has(id)) changes.push({ op: 'remove', id, context: '' });
+    }
+    for (const joining of split(req.joiningServers)) {
+      const m = /^server\.(\d+)\s*=\s*(.+)$/.exec(joining);
+      if (!m) return `expected server.N=host:peerPort:electionPort[:role];[clientHost:]clientPort, got "${joining}"`;
+      let spec: MemberSpec;
+      try {
+        spec = parseServerSpec(Number(m[1]), m[2]);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      if (spec.id < 1 || spec.id > 255) return 'server ids must be 1-255';
+      if (spec.clientPort === 0) return `server.${spec.id} needs a client port`;
+      const context = formatServerSpec(spec);
+      const isVoter = membership.voters.includes(spec.id);
+      const isLearner = membership.learners.includes(spec.id);
+      if (spec.role === 'observer') {
+        if (isVoter) return `server.${spec.id} is a participant; remove it before adding it back as an observer`;
+        if (!isLearner) changes.push({ op: 'add-learner', id: spec.id, context });
+      } else if (!isVoter) {
+        changes.push({ op: 'add-voter', id: spec.id, context });
+      }
+    }
+    if (changes.length > 1) return 'one server joins or leaves per reconfig';
+    if (changes[0]?.op === 'remove' && membership.voters.length === 1 && membership.voters[0] === changes[0].id) return 'the last participant cannot leave';
+    return changes[0];
+  }
+
+  /** A member that does not lead asks the leader to make the change. */
+  private forwardChange(change: ConfigChange): Promise<ChangeOutcome> {
+    if (this.leader === 0 || !this.transport) return Promise.resolve(UNKNOWN);
+    const requestId = ++this.changeSeq;
+    if (!this.transport.send(this.leader, { kind: 'reconfig', requestId, change })) return Promise.resolve(UNKNOWN);
+    return new Promise((resolve) => this.forwardedChanges.set(requestId, { resolve, at: this.ticks }));
+  }
+
+  private async onForwardedChange(from: number, requestId: number, change: ConfigChange): Promise<void> {
+    const o = this.leader === this.myid ? await this.driveChange(change) : UNKNOWN;
+    this.transport?.send(from, { kind: 'reconfig-result', requestId, err: o.err === 'unknown' ? UNKNOWN_WIRE : o.err, index: o.index });
+  }
+
+  /**
+   * The leader's side of a change. A new participant first joins as a learner and must
+   * catch up before it votes (otherwise adding it could stall commits); a change that
+   * would leave no connected, caught-up quorum is refused (ZooKeeper's NEWCONFIGNOQUORUM).
+   */
+  private async driveChange(change: ConfigChange): Promise<ChangeOutcome> {
+    if (this.changing) return { err: ErrorCode.RECONFIGINPROGRESS, index: 0 };
+    this.changing = true;
+    try {
+      if (change.op === 'remove') {
+        if (!this.quorumInStep(change.id)) return { err: ErrorCode.NEWCONFIGNOQUORUM, index: 0 };
+        return await this.proposeChange(change);
+      }
+      if (!this.raft.membership().learners.includes(change.id)) {
+        const added = await this.proposeChange({ ...change, op: 'add-learner' });
+        if (added.err !== 0 || change.op === 'add-learner') return added;
+      }
+      if (!(await this.caughtUp(change.id))) {
+        this.log.warn('new participant did not catch up in time; it is removed again', { member: change.id });
+        await this.proposeChange({ op: 'remove', id: change.id, context: '' });
+        return { err: ErrorCode.NEWCONFIGNOQUORUM, index: 0 };
+      }
+      return await this.proposeChange(change);
+    } finally {
+      this.changing = false;
+    }
+  }
+
+  private async proposeChange(change: ConfigChange): Promise<ChangeOutcome> {
+    if (this.leader !== this.myid) return UNKNOWN;
+    const refused = this.raft.proposeConfigChange(change);
+    if (refused !== undefined) {
+      this.log.info('membership change refused by the consensus core', { reason: refused });
+      return { err: ErrorCode.RECONFIGINPROGRESS, index: 0 };
+    }
+    const index = this.raft.lastIndex;
+    const term = this.raft.term;
+    this.schedule();
+    return (await this.whenApplied(index, term)) ? { err: 0, index } : UNKNOWN;
+  }
+
+  /** Whether the voters other than `leaving` include a quorum that is connected and in step. */
+  private quorumInStep(leaving: number): boolean {
+    const s = this.raft.status();
+    const voters = s.membership.voters.filter((id) => id !== leaving);
+    let inStep = voters.includes(this.myid) ? 1 : 0;
+    for (const p of s.peers) {
+      if (voters.includes(p.id) && p.state === 'replicate' && p.ticksSinceHeard < this.electionTicks) inStep++;
+    }
+    return inStep > Math.floor(voters.length / 2);
+  }
+
+  /** Waits (up to initLimit ticks of tickTime, as ZooKeeper bounds a learner's sync) for a learner to reach the commit index. */
+  private async caughtUp(id: number): Promise<boolean> {
+    const target = this.raft.commit;
+    const deadline = performance.now() + this.opts.ensemble.initLimit * this.opts.config.tickTime;
+    while (!this.closed && this.leader === this.myid && performance.now() < deadline) {
+      const p = this.raft.status().peers.find((x) => x.id === id);
+      if (p && p.match >= target && p.state === 'replicate') return true;
+      await new Promise((r) => setTimeout(r, this.opts.ensemble.heartbeatIntervalMs));
+    }
+    return false;
+  }
+
+  /**
+   * Resolves once `index` is applied here: true if the entry there has `term` (0: any),
+   * false if another entry took its place or this member stopped.
+   */
+  private whenApplied(index: number, term: number): Promise<boolean> {
+    if (this.applied >= index && term === 0) return Promise.resolve(true);
+    if (this.applied >= index) return Promise.resolve(this.raft.termAt(index) === term);
+    return new Promise((resolve) => this.appliedWaiters.push({ index, term, resolve }));
+  }
+
+  private settleAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const still: typeof this.appliedWaiters = [];
+    for (const w of this.appliedWaiters) {
+      if (this.applied < w.index) still.push(w);
+      else w.resolve(w.term === 0 || this.raft.termAt(w.index) === w.term);
+    }
+    this.appliedWaiters = still;
+  }
+
   // ---- driving the core -----------------------------------------------------------
 
   private tick(): void {
@@ -309,8 +487,14 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       await this.storage.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
     }
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    // The latest configuration in the log governs replication: reach a new member as soon as it is appended.
+    if (rd.entries.some((e) => e.kind === 'config')) {
+      for (const e of rd.entries) if (e.kind === 'config') this.learnAddresses(e.config!.contexts);
+      this.updatePeers();
+    }
     for (const m of rd.messages) this.send(m);
     for (const e of rd.committed) this.applyEntry(e);
+    this.settleAppliedWaiters();
     for (const rs of rd.readStates) {
       const s = this.syncs.get(rs.context);
       if (s) s.index = rs.index;
@@ -371,6 +555,10 @@ export class ReplicatedCommitter implements Committer<Proposal> {
         this.syncs.delete(ctx);
         s.done(false);
       }
+    }
+    for (const [id, w] of this.forwardedChanges) {
+      this.forwardedChanges.delete(id);
+      w.resolve(UNKNOWN);
     }
     if (this.leader !== 0) {
       this.leaderlessSince = -1;
@@ -443,6 +631,13 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       this.syncs.delete(ctx);
       s.done(false);
     }
+    // A learner's catch-up may take up to initLimit ticks of tickTime; a forwarded change waits that long, then some.
+    const changeTicks = this.requestTimeoutTicks + Math.ceil((this.opts.ensemble.initLimit * this.opts.config.tickTime) / this.opts.ensemble.heartbeatIntervalMs);
+    for (const [id, w] of this.forwardedChanges) {
+      if (this.ticks - w.at < changeTicks) break;
+      this.forwardedChanges.delete(id);
+      w.resolve(UNKNOWN);
+    }
   }
 
   // ---- peers ------------------------------------------------------------------------
@@ -496,8 +691,14 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       case 'snapshot-chunk':
         return this.onSnapshotChunk(f);
       case 'reconfig':
-      case 'reconfig-result':
+        return void this.onForwardedChange(from, f.requestId, f.change);
+      case 'reconfig-result': {
+        const w = this.forwardedChanges.get(f.requestId);
+        if (!w) return;
+        this.forwardedChanges.delete(f.requestId);
+        w.resolve(f.err === UNKNOWN_WIRE ? UNKNOWN : { err: f.err, index: f.index });
         return;
+      }
     }
   }
 
@@ -608,6 +809,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     this.learnAddresses(meta.contexts);
     this.updatePeers();
     this.target!.restore(tree);
+    this.settleAppliedWaiters();
     this.log.info('snapshot installed', { index: meta.index, nodes: tree.nodeCount, ms: Math.round(performance.now() - started) });
   }
 
@@ -664,6 +866,9 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     for (const w of this.waiting.splice(0)) this.target?.abandon(w.ref, 'server shutting down');
     for (const [, s] of this.syncs) s.done(false);
     this.syncs.clear();
+    for (const w of this.appliedWaiters.splice(0)) w.resolve(false);
+    for (const [, w] of this.forwardedChanges) w.resolve(UNKNOWN);
+    this.forwardedChanges.clear();
     this.receiving?.receiver.abort();
     while (this.driving) await new Promise((r) => setTimeout(r, 5));
     await this.transport?.close();

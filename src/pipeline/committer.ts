@@ -8,6 +8,9 @@
  * handle and is undefined for transactions it did not propose here.
  */
 
+import type { AuthId } from '../acl/acl.js';
+import type { ReconfigRequest } from '../protocol/records.js';
+
 /**
  * What this member may do for clients:
  * - standalone: the only member; it owns session expiry;
@@ -55,6 +58,12 @@ export interface Committer<P extends object> {
    * ensemble had committed when sync was called; done(false) if it cannot find out.
    */
   sync(done: (ok: boolean) => void): void;
+  /**
+   * ZooKeeper's reconfig (incremental): done(0) once the membership change is applied
+   * on this member, else ZooKeeper's error code; CONNECTIONLOSS when its outcome cannot be
+   * known (the client is then disconnected). Without it, reconfig is disabled.
+   */
+  reconfigure?(request: ReconfigRequest, auth: readonly AuthId[], done: (err: number) => void): void;
   readonly role: ServingRole;
   /** Zxid of the last committed transaction. */
   readonly lastZxid: number;

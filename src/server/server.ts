@@ -528,9 +528,21 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       case OpCode.whoAmI:
         this.reply(conn, slot, xid, 0, body.type, { clientInfo: clientInfo(conn.auth) });
         return;
-      case OpCode.reconfig:
-        this.reply(conn, slot, xid, ErrorCode.RECONFIGDISABLED, body.type);
+      case OpCode.reconfig: {
+        if (!this.committer.reconfigure) {
+          this.reply(conn, slot, xid, ErrorCode.RECONFIGDISABLED, body.type);
+          return;
+        }
+        // Answered with the new /zookeeper/config once the change is applied here, as ZooKeeper does.
+        this.committer.reconfigure(body, conn.auth, (err) => {
+          if (err === ErrorCode.CONNECTIONLOSS) return this.closeConnection(conn, 'reconfig outcome unknown: leader changed');
+          const node = this.tree.get('/zookeeper/config')!;
+          if (err === 0) this.reply(conn, slot, xid, 0, OpCode.reconfig, { data: node.data, stat: node.stat() });
+          else this.reply(conn, slot, xid, err, OpCode.reconfig);
+          this.pump(conn);
+        });
         return;
+      }
       case OpCode.sasl:
         this.reply(conn, slot, xid, ErrorCode.UNIMPLEMENTED, body.type);
         return;

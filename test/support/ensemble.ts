@@ -70,6 +70,11 @@ export interface EnsembleOptions {
   size: number;
   /** Non-voting members (observers), numbered after the voters. */
   observers?: number;
+  /**
+   * Members numbered after those, not started and not in anyone else's config: for reconfig
+   * to add. Their own config lists the ensemble; the others reach them directly (no proxy).
+   */
+  spares?: number;
   tickTime?: number;
   /** More zoo.cfg lines for every member (key -> value). */
   cfg?: Record<string, string | number | boolean>;
@@ -83,6 +88,7 @@ export interface Member {
   peerPort: number;
   dataDir: string;
   observer: boolean;
+  spare: boolean;
   process: ChildProcess | undefined;
   log: string;
 }
@@ -98,20 +104,30 @@ export class TestEnsemble {
 
   static async start(opts: EnsembleOptions): Promise<TestEnsemble> {
     const e = new TestEnsemble(mkdtempSync(join(tmpdir(), 'pk-ensemble-')), opts);
-    const total = opts.size + (opts.observers ?? 0);
+    const started = opts.size + (opts.observers ?? 0);
+    const total = started + (opts.spares ?? 0);
     for (let id = 1; id <= total; id++) {
       const dataDir = join(e.dir, `m${id}`);
       mkdirSync(dataDir, { recursive: true });
       writeFileSync(join(dataDir, 'myid'), `${id}\n`);
-      e.members.set(id, { id, clientPort: await freePort(), peerPort: await freePort(), dataDir, observer: id > opts.size, process: undefined, log: '' });
+      e.members.set(id, {
+        id,
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        dataDir,
+        observer: id > opts.size && id <= started,
+        spare: id > started,
+        process: undefined,
+        log: '',
+      });
     }
     for (const a of e.members.values()) {
       for (const b of e.members.values()) {
-        if (a.id !== b.id) e.links.set(`${a.id}->${b.id}`, await LinkProxy.start(b.peerPort));
+        if (a.id !== b.id && !b.spare) e.links.set(`${a.id}->${b.id}`, await LinkProxy.start(b.peerPort));
       }
     }
     for (const m of e.members.values()) e.writeConfig(m);
-    await Promise.all([...e.members.keys()].map((id) => e.startMember(id)));
+    await Promise.all([...e.members.values()].filter((m) => !m.spare).map((m) => e.startMember(m.id)));
     return e;
   }
 
@@ -127,6 +143,7 @@ export class TestEnsemble {
     ];
     for (const [k, v] of Object.entries(this.opts.cfg ?? {})) lines.push(`${k}=${v}`);
     for (const o of this.members.values()) {
+      if (o.spare && o.id !== m.id) continue;
       const peerPort = o.id === m.id ? o.peerPort : this.links.get(`${m.id}->${o.id}`)!.port;
       lines.push(`server.${o.id}=127.0.0.1:${peerPort}:0:${o.observer ? 'observer' : 'participant'};127.0.0.1:${o.clientPort}`);
     }
@@ -134,7 +151,13 @@ export class TestEnsemble {
   }
 
   get connectionString(): string {
-    return [...this.members.values()].map((m) => `127.0.0.1:${m.clientPort}`).join(',');
+    return [...this.members.values()].filter((m) => !m.spare).map((m) => `127.0.0.1:${m.clientPort}`).join(',');
+  }
+
+  /** The server.N value that adds a spare member by reconfig. */
+  spec(id: number, role: 'participant' | 'observer' = 'participant'): string {
+    const m = this.member(id);
+    return `server.${id}=127.0.0.1:${m.peerPort}:0:${role};127.0.0.1:${m.clientPort}`;
   }
 
   member(id: number): Member {
