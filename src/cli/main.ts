@@ -12,7 +12,12 @@ const USAGE = `usage: pulsekeeper <command> [options]
 
 commands:
   start [--config FILE] [--port N] [--host ADDR] [--data-dir DIR] [--tick-time MS]
-        run a single-node server (defaults: 127.0.0.1:2181, data under ./data)
+        run a server (defaults: 127.0.0.1:2181, data under ./data); with server.N lines
+        in the config file, an ensemble member
+  ensemble [--size N] [--base-port P] [--peer-port P] [--data-dir DIR]
+        run a local ensemble of N members on loopback (defaults: 3, 2181, 2888, ./data/ensemble)
+  status [HOST:PORT[,HOST:PORT...]]
+        print the ensemble's health as its members report it (default 127.0.0.1:2181)
   membership --bind HOST:PORT [--seeds HOST:PORT,...] [--key FILE] [--id NAME]
         run a gossip (SWIM) member and print the live view as it changes
   shell [HOST:PORT[,HOST:PORT...][/chroot]] [-c "cmd; cmd"]
@@ -25,6 +30,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return start(rest);
+    case 'ensemble': {
+      const { ensembleCommand } = await import('../ensemble/cli.js');
+      return ensembleCommand(rest);
+    }
+    case 'status': {
+      const { statusCommand } = await import('../ensemble/cli.js');
+      return statusCommand(rest);
+    }
     case 'membership': {
       const { membershipCommand } = await import('../membership/cli.js');
       return membershipCommand(rest);
