@@ -148,6 +148,9 @@ interface Connection {
   timer?: NodeJS.Timeout;
 }
 
+/** Watch events as an async iterator; close() ends it from outside the loop. */
+export type WatchStream = AsyncGenerator<WatchEvent> & { close(): Promise<void> };
+
 /** The iterator's consumer fell too far behind; events were dropped and state must be read again. */
 export class WatchOverflowError extends Error {
   override name = 'WatchOverflowError';
@@ -722,13 +725,15 @@ export class PulseClient extends EventEmitter {
   }
 
   /**
-   * Watch events as an async iterator (a persistent watch, removed when the loop
-   * ends). Ends when the client closes; throws WatchOverflowError if the consumer
-   * falls more than 10,000 events behind.
+   * Watch events as an async iterator: a persistent watch, registered when the
+   * promise resolves, removed when the loop ends or close() is called. The
+   * iterator ends when the client closes; it throws WatchOverflowError if the
+   * consumer falls more than 10,000 events behind.
    */
-  async *watch(path: string, opts: { recursive?: boolean } = {}): AsyncGenerator<WatchEvent> {
+  async watch(path: string, opts: { recursive?: boolean } = {}): Promise<WatchStream> {
     const queue: WatchEvent[] = [];
     let overflow = false;
+    let ended = false;
     let wake: (() => void) | undefined;
     const remove = await this.addWatch(
       path,
@@ -741,18 +746,28 @@ export class PulseClient extends EventEmitter {
     );
     const onState = () => wake?.();
     this.on('state', onState);
-    try {
-      for (;;) {
-        while (queue.length) yield queue.shift()!;
-        if (overflow) throw new WatchOverflowError(`more than ${ITERATOR_MAX_QUEUED} events queued for ${path}`);
-        if (this.finished) return;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-    } finally {
+    const close = async () => {
+      if (ended) return;
+      ended = true;
       this.off('state', onState);
+      wake?.();
       await remove();
+    };
+    const client = this;
+    async function* events(): AsyncGenerator<WatchEvent> {
+      try {
+        for (;;) {
+          while (queue.length) yield queue.shift()!;
+          if (overflow) throw new WatchOverflowError(`more than ${ITERATOR_MAX_QUEUED} events queued for ${path}`);
+          if (ended || client.finished) return;
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        }
+      } finally {
+        await close();
+      }
     }
+    return Object.assign(events(), { close });
   }
 
   /** Whether this client has a watch of a kind on a path at the server. */

@@ -11,6 +11,7 @@ export {
   type WatchEvent,
   type WatchKind,
   type WatchListener,
+  type WatchStream,
 } from './client.js';
 export { parseConnectionString, type ConnectionString, type HostPort } from './hosts.js';
 export * from './errors.js';

@@ -135,13 +135,14 @@ for (const target of clientTargets()) {
 
       const listeners = c.listenerCount('state');
       const events: string[] = [];
+      const stream = await c.watch('/w', { recursive: true });
+      assert.equal(await c.checkWatches('/w', 'any'), true, 'registered once watch() resolves');
       const loop = (async () => {
-        for await (const e of c.watch('/w', { recursive: true })) {
+        for await (const e of stream) {
           events.push(`${e.type} ${e.path}`);
           if (events.length === 14) break;
         }
       })();
-      await until(() => c.checkWatches('/w', 'any'), 5000, 'the persistent watch');
       await other.setData('/w/child', Buffer.from('1'));
       await other.delete('/w/child');
       for (let i = 0; i < 12; i++) await other.setData('/w', Buffer.from(String(i)));
@@ -160,18 +161,26 @@ for (const target of clientTargets()) {
       await other.close();
     });
 
-    test('an iterator ends when its client closes', async () => {
+    test('an iterator ends when its client closes, or when closed itself', async () => {
       const own = await PulseClient.connect(server.connectionString);
       await own.create('/ending');
       const got: string[] = [];
+      const stream = await own.watch('/ending');
       const loop = (async () => {
-        for await (const e of own.watch('/ending')) got.push(e.type);
+        for await (const e of stream) got.push(e.type);
       })();
-      await until(() => own.checkWatches('/ending'), 5000, 'the watch');
       await own.close();
       await loop;
-      assert.deepEqual(got, []);
+      assert.equal(got.length, 0);
       await assert.rejects(own.getData('/ending'), ConnectionLossError);
+      // close() ends a loop from outside and removes the watch.
+      const stopped = await c.watch('/w');
+      const outside = (async () => {
+        for await (const e of stopped) got.push(e.type);
+      })();
+      await stopped.close();
+      await outside;
+      assert.equal(await c.checkWatches('/w', 'any'), false);
     });
 
     test('chroot: paths, results, ephemerals, multi and watch events are relative to it', async () => {
