@@ -42,17 +42,18 @@ export interface ReplicatedTarget extends CommitTarget<Proposal> {
   touchSessions(ids: Iterable<bigint>): void;
 }
 
-interface Pending {
+/** A write proposed here (or passed on by another member), until it is applied. */
+interface Proposed {
+  seq: number;
+  data: Uint8Array;
   ref: unknown;
-  /** Tick it was proposed at, and the leader it went to. */
+  /** Another member's write this member passes on to the leader; nobody here waits for it. */
+  foreign?: boolean;
+  /** Tick it was (last) sent at, and the leader it went to; 0 while it is held. */
   at: number;
   leader: MemberId;
-}
-
-interface Waiting {
-  seq: number;
-  data: Buffer;
-  ref: unknown;
+  /** Applied (or given up): a held copy need not be sent. */
+  settled?: boolean;
 }
 
 /** A change's outcome: ZooKeeper's error code, or unknown (the client must be told its connection is lost). */
@@ -95,9 +96,20 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   private readonly myid: number;
   private tickTimer: NodeJS.Timeout | undefined;
   private ticks = 0;
-  private seq = 0;
-  private readonly pending = new Map<number, Pending>();
-  private waiting: Waiting[] = [];
+  /**
+   * This member's proposal numbers: they must keep increasing across restarts (the tree
+   * drops a number at or below one already applied), so they start from the wall clock
+   * in microseconds. Only uniqueness rests on the clock, never liveness.
+   */
+  private seq = Date.now() * 1000;
+  /** This member's writes not yet applied, in seq order: where a committed write finds the client waiting for it. */
+  private readonly mine = new Map<number, Proposed>();
+  /**
+   * Writes waiting for a leader to take them, in the order they must reach the log: this
+   * member's own (held while no leader can take them, or sent again after a leader change)
+   * and other members' that were forwarded here.
+   */
+  private held: Proposed[] = [];
   private readonly syncs = new Map<number, { done: (ok: boolean) => void; at: number; index: number }>();
   private syncSeq = 0;
   private role_: ServingRole = 'leaderless';
@@ -247,16 +259,27 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   propose(txn: Proposal, ref: unknown): boolean {
     if (this.closed || this.role_ === 'read-only' || this.role_ === 'cut-off') return false;
     const seq = ++this.seq;
-    const data = encodeTxn({ ...txn, origin: this.myid, seq });
-    if (this.leader !== 0 && this.waiting.length === 0 && this.raft.propose([data])) {
-      this.pending.set(seq, { ref, at: this.ticks, leader: this.leader });
+    const p: Proposed = { seq, data: encodeTxn({ ...txn, origin: this.myid, seq }), ref, at: this.ticks, leader: this.leader };
+    if (this.canProposeNow() && this.raft.propose([p.data])) {
+      this.mine.set(seq, p);
       this.schedule();
       return true;
     }
     // No leader to take it right now (an election, or a leadership transfer): hold it briefly.
-    if (this.waiting.length >= MAX_WAITING) return false;
-    this.waiting.push({ seq, data, ref });
+    if (this.held.length >= MAX_WAITING) return false;
+    p.leader = 0;
+    this.mine.set(seq, p);
+    this.held.push(p);
     return true;
+  }
+
+  /**
+   * Whether a write may go to the leader at once, keeping this member's writes in order:
+   * nothing is held, and the core's leader is the one the shell knows (the core learns of
+   * a new leader before the shell has sent the older writes there again).
+   */
+  private canProposeNow(): boolean {
+    return this.leader !== 0 && this.leader === this.raft.leader && this.held.length === 0;
   }
 
   sync(done: (ok: boolean) => void): void {
@@ -437,6 +460,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     if (this.closed) return;
     this.ticks++;
     this.raft.tick();
+    this.flushWaiting();
     this.passTouches();
     this.expireRequests();
     this.updateRole();
@@ -501,6 +525,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     }
     this.answerSyncs();
     this.raft.advance(rd);
+    this.flushWaiting();
     this.updateRole();
     this.maybeSnapshot();
   }
@@ -513,8 +538,21 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       const zxid = zxidOf(e.term, e.index);
       let ref: unknown;
       if (rec.origin === this.myid) {
-        ref = this.pending.get(rec.seq)?.ref;
-        this.pending.delete(rec.seq);
+        const p = this.mine.get(rec.seq);
+        if (p) {
+          ref = p.ref;
+          p.settled = true;
+          this.mine.delete(rec.seq);
+        }
+      }
+      if (!this.tree.acceptProposal(rec.origin, rec.seq)) {
+        // A copy of a write already applied (proposed again after a leader change). If this member
+        // still waited for that seq, the original was lost while a later write went through: unknown.
+        if (ref !== undefined) {
+          this.log.warn('write overtaken', { seq: rec.seq, applied: this.tree.proposers.get(rec.origin), index: e.index });
+          this.target!.abandon(ref, 'write overtaken after a leader change: outcome unknown');
+        }
+        return;
       }
       const { origin: _o, seq: _s, ...txn } = rec;
       this.lastZxid_ = zxid;
@@ -543,17 +581,25 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   // ---- roles ------------------------------------------------------------------------
 
   private onLeaderChange(): void {
-    // Proposals that went to a leader that is no longer leader may or may not commit: their clients must be told so.
-    for (const [seq, p] of this.pending) {
-      if (p.leader !== this.leader) {
-        this.pending.delete(seq);
-        this.target?.abandon(p.ref, 'leader changed: outcome unknown');
+    // Writes that went to a leader that no longer leads may or may not commit: they go again to
+    // the next leader, in order, and the apply step drops whichever copy comes second.
+    const resend: Proposed[] = [];
+    for (const p of this.mine.values()) {
+      if (p.leader !== 0 && p.leader !== this.leader) {
+        p.leader = 0;
+        resend.push(p);
       }
     }
+    if (resend.length > 0) {
+      this.log.debug('writes proposed again after a leader change', { count: resend.length, first: resend[0].seq, leader: this.leader });
+      // Sent ones are older than any held one of this member's: they go first.
+      this.held = resend.concat(this.held);
+    }
+    // Syncs are idempotent: ask the new leader.
     for (const [ctx, s] of this.syncs) {
-      if (s.index < 0) {
-        this.syncs.delete(ctx);
-        s.done(false);
+      if (s.index < 0 && this.leader !== 0) {
+        s.at = this.ticks;
+        this.raft.readIndex(ctx);
       }
     }
     for (const [id, w] of this.forwardedChanges) {
@@ -569,17 +615,16 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   }
 
   private flushWaiting(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (let i = 0; i < waiting.length; i++) {
-      const w = waiting[i];
-      if (this.leader !== 0 && this.raft.propose([w.data])) {
-        this.pending.set(w.seq, { ref: w.ref, at: this.ticks, leader: this.leader });
-      } else {
-        this.waiting = waiting.slice(i);
-        return;
-      }
+    if (this.held.length === 0 || this.leader === 0 || this.leader !== this.raft.leader) return;
+    let i = 0;
+    for (; i < this.held.length; i++) {
+      const w = this.held[i];
+      if (w.settled) continue;
+      if (!this.raft.propose([w.data])) break;
+      w.at = this.ticks;
+      w.leader = this.leader;
     }
+    this.held = this.held.slice(i);
   }
 
   private updateRole(): void {
@@ -595,7 +640,9 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       role = 'leaderless';
     }
     if (role === 'read-only' || role === 'cut-off') {
-      for (const w of this.waiting.splice(0)) this.target?.abandon(w.ref, 'cut off from the quorum');
+      this.held = [];
+      for (const p of this.mine.values()) this.target?.abandon(p.ref, 'cut off from the quorum');
+      this.mine.clear();
     }
     this.setRole(role);
   }
@@ -611,6 +658,21 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     }
   }
 
+  /**
+   * Writes another member forwarded here. If this member cannot order them or pass them
+   * on right now (no leader, or it is handing leadership over), it holds them in order
+   * rather than drop them: a proposer's writes must reach the log in the order it sent them.
+   */
+  private passOn(entries: Entry[]): void {
+    for (const e of entries) {
+      if (!e.data) continue;
+      if (this.canProposeNow() && this.raft.propose([e.data])) continue;
+      if (this.held.length >= MAX_WAITING) continue; // the proposer sends it again after a leader change
+      this.held.push({ seq: 0, data: e.data, ref: undefined, foreign: true, at: this.ticks, leader: 0 });
+    }
+    this.schedule();
+  }
+
   /** Followers and observers pass the sessions they heard from to the leader, once per heartbeat interval. */
   private passTouches(): void {
     if (!this.target || this.leader === 0 || this.leader === this.myid) return;
@@ -621,9 +683,11 @@ export class ReplicatedCommitter implements Committer<Proposal> {
 
   /** Forwarded writes or syncs that never came back (a message lost on the way) end the client's wait. */
   private expireRequests(): void {
-    for (const [seq, p] of this.pending) {
-      if (this.ticks - p.at < this.requestTimeoutTicks) break;
-      this.pending.delete(seq);
+    for (const [seq, p] of this.mine) {
+      // Held writes wait for a leader (bounded by the cut-off); sent ones for their commit.
+      if (p.leader === 0 || this.ticks - p.at < this.requestTimeoutTicks) continue;
+      this.mine.delete(seq);
+      p.settled = true;
       this.target?.abandon(p.ref, 'write not committed in time: outcome unknown');
     }
     for (const [ctx, s] of this.syncs) {
@@ -680,6 +744,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     switch (f.kind) {
       case 'raft':
         if (f.message.type === 'snapshot') return void this.onSnapshotMessage(f.message);
+        if (f.message.type === 'propose') return this.passOn(f.message.entries);
         this.raft.step(f.message);
         this.schedule();
         return;
@@ -851,19 +916,20 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     if (this.closed) return;
     if (this.raftRole === 'leader' && this.transport) {
       const s = this.raft.status();
-      const best = s.peers.filter((p) => p.voter).sort((a, b) => b.match - a.match)[0];
-      if (best) {
-        this.raft.transferLeadership(best.id);
+      const best = s.peers.filter((p) => p.voter && this.transport!.isConnected(p.id)).sort((a, b) => b.match - a.match)[0];
+      if (best && this.raft.transferLeadership(best.id) === undefined) {
         this.schedule();
-        const deadline = this.ticks + this.cutOffTicks * 2;
+        const deadline = this.ticks + this.electionTicks * 2;
         while (!this.closed && this.leader === this.myid && this.ticks < deadline) await new Promise((r) => setTimeout(r, this.opts.ensemble.heartbeatIntervalMs));
+        if (this.leader === best.id) this.log.info('leadership handed over', { to: best.id });
+        else this.log.warn('leadership transfer did not complete before shutdown', { to: best.id, leader: this.leader });
       }
     }
     this.closed = true;
     clearInterval(this.tickTimer);
-    for (const [, p] of this.pending) this.target?.abandon(p.ref, 'server shutting down');
-    this.pending.clear();
-    for (const w of this.waiting.splice(0)) this.target?.abandon(w.ref, 'server shutting down');
+    for (const p of this.mine.values()) this.target?.abandon(p.ref, 'server shutting down');
+    this.mine.clear();
+    this.held = [];
     for (const [, s] of this.syncs) s.done(false);
     this.syncs.clear();
     for (const w of this.appliedWaiters.splice(0)) w.resolve(false);

@@ -138,6 +138,12 @@ export class DataTree {
   private readonly ephemerals = new Map<bigint, Set<string>>();
   /** Sessions created and not yet closed, with their timeouts and passwords. */
   readonly sessions = new Map<bigint, SessionInfo>();
+  /**
+   * The highest proposal number applied from each proposing member. A member re-proposes
+   * writes whose fate a leader change left open; a number at or below this is a copy of
+   * one already applied, and is skipped (see acceptProposal).
+   */
+  readonly proposers = new Map<number, number>();
   lastZxid = 0;
   private dataBytes = 0;
   extendedTypesEnabled: boolean;
@@ -558,11 +564,23 @@ export class DataTree {
    * A tree from a snapshot's nodes, which it takes over: links every node to its
    * parent and rebuilds the ephemeral index and the data size.
    */
+  /**
+   * Whether a transaction proposed by `origin` as number `seq` is new, recording it if so.
+   * A member numbers its proposals in increasing order and the log keeps each member's
+   * proposals in that order, so anything at or below the highest applied is a repeat.
+   */
+  acceptProposal(origin: number, seq: number): boolean {
+    if (seq <= (this.proposers.get(origin) ?? -1)) return false;
+    this.proposers.set(origin, seq);
+    return true;
+  }
+
   static fromSnapshot(
     nodes: Map<string, ZNode>,
     sessions: Iterable<[bigint, SessionInfo]>,
     lastZxid: number,
     opts: DataTreeOptions = {},
+    proposers: Iterable<[number, number]> = [],
   ): DataTree {
     const tree = new DataTree(opts);
     if (!nodes.has('/')) throw new Error('no root node');
@@ -579,6 +597,7 @@ export class DataTree {
       if (node.isEphemeral) tree.addEphemeral(node.ephemeralOwner, path);
     }
     for (const [id, info] of sessions) tree.sessions.set(id, info);
+    for (const [origin, seq] of proposers) tree.proposers.set(origin, seq);
     tree.lastZxid = lastZxid;
     return tree;
   }

@@ -12,10 +12,11 @@
  *   "PKSN" u8 version  long lastZxid
  *   records: int length (of type and payload), u8 type, payload
  *     SESSION  long id, int timeoutMs, buffer password
+ *     PROPOSER int member id, long highest proposal number applied from it
  *     ACL      vector<ACL>; the n-th ACL record is ACL list n, nodes refer to it by number
  *     NODE     ustring path, buffer data, int acl, long czxid, mzxid, pzxid, ctime, mtime,
  *              int version, cversion (children ever created), aversion, long ephemeralOwner
- *     END      int nodes, int sessions, int acls, int crc32 of every byte before this record
+ *     END      int nodes, int sessions, int acls, int proposers, int crc32 of every byte before this record
  *
  * Nodes come in no particular order; the loader links children once all are read.
  */
@@ -25,7 +26,7 @@ import { readACL, writeACL, type ACL } from '../protocol/records.js';
 import { DataTree, ZNode, type DataTreeOptions, type SessionInfo } from './data-tree.js';
 import { invalidPathReason } from './path.js';
 
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
 /** Chunk size next() aims for when given none. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
 /** Largest record the loader accepts unless told otherwise: far above a znode under the default jute.maxbuffer. */
@@ -33,8 +34,8 @@ export const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
 const MAGIC = Buffer.from('PKSN');
 const PREFIX_BYTES = MAGIC.length + 1 + 8;
-const RecordType = { SESSION: 1, ACL: 2, NODE: 3, END: 4 } as const;
-const RECORD_NAMES = ['', 'session', 'ACL', 'node', 'end'];
+const RecordType = { SESSION: 1, ACL: 2, NODE: 3, END: 4, PROPOSER: 5 } as const;
+const RECORD_NAMES = ['', 'session', 'ACL', 'node', 'end', 'proposer'];
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
@@ -67,6 +68,8 @@ class Producer implements SnapshotProducer {
   readonly lastZxid: number;
   private readonly sessions: [bigint, SessionInfo][];
   private sessionsWritten = 0;
+  private readonly proposers: [number, number][];
+  private proposersWritten = 0;
   private readonly preImages: { path: string; image: NodeImage }[] = [];
   private readonly nodes: Iterator<[string, ZNode]>;
   private readonly epoch: number;
@@ -87,6 +90,7 @@ class Producer implements SnapshotProducer {
     this.lastZxid = tree.lastZxid;
     // SessionInfo values are replaced, never changed in place, so a shallow copy holds.
     this.sessions = [...tree.sessions];
+    this.proposers = [...tree.proposers];
     this.nodes = tree.nodeEntries();
     const w = this.w;
     w.buf.set(MAGIC, 0);
@@ -130,6 +134,12 @@ class Producer implements SnapshotProducer {
       this.finish();
       return;
     }
+    if (this.proposersWritten < this.proposers.length) {
+      const [origin, seq] = this.proposers[this.proposersWritten++];
+      this.begin(RecordType.PROPOSER).int(origin).long(seq);
+      this.finish();
+      return;
+    }
     const saved = this.preImages.pop();
     if (saved) {
       this.writeNode(saved.path, saved.image);
@@ -148,7 +158,7 @@ class Producer implements SnapshotProducer {
     this.tree.stopCopyOnWrite();
     const w = this.w;
     const crc = crc32(w.buf.subarray(0, w.offset), this.crc);
-    this.begin(RecordType.END).int(this.nodeCount).int(this.sessions.length).int(this.aclIds.size).int(crc | 0);
+    this.begin(RecordType.END).int(this.nodeCount).int(this.sessions.length).int(this.aclIds.size).int(this.proposers.length).int(crc | 0);
     this.finish();
     this.state = 'ended';
   }
@@ -241,6 +251,7 @@ export class SnapshotLoader {
   private lastZxid: number | undefined;
   private readonly nodes = new Map<string, ZNode>();
   private readonly sessions = new Map<bigint, SessionInfo>();
+  private readonly proposers = new Map<number, number>();
   private readonly acls: ACL[][] = [];
   private crc = 0;
   private ended = false;
@@ -286,7 +297,7 @@ export class SnapshotLoader {
       this.fail(`truncated: no end record after ${this.position + this.pendingBytes} bytes (${this.nodes.size} nodes read)`);
     }
     try {
-      return DataTree.fromSnapshot(this.nodes, this.sessions, this.lastZxid, this.opts);
+      return DataTree.fromSnapshot(this.nodes, this.sessions, this.lastZxid, this.opts, this.proposers);
     } catch (e) {
       // The tree's own checks: a root, and a parent for every node.
       return this.fail((e as Error).message);
@@ -348,6 +359,13 @@ export class SnapshotLoader {
           this.sessions.set(id, { timeoutMs, password: Buffer.from(password) });
           break;
         }
+        case RecordType.PROPOSER: {
+          const origin = r.int();
+          const seq = r.long();
+          if (this.proposers.has(origin)) throw new DecodeError(`proposer ${origin} appears twice`);
+          this.proposers.set(origin, seq);
+          break;
+        }
         case RecordType.ACL:
           this.acls.push(r.vector(readACL, 12) ?? []);
           break;
@@ -358,10 +376,12 @@ export class SnapshotLoader {
           const nodes = r.int();
           const sessions = r.int();
           const acls = r.int();
+          const proposers = r.int();
           const crc = r.int() >>> 0;
-          if (nodes !== this.nodes.size || sessions !== this.sessions.size || acls !== this.acls.length) {
+          if (nodes !== this.nodes.size || sessions !== this.sessions.size || acls !== this.acls.length || proposers !== this.proposers.size) {
             throw new DecodeError(
-              `end record counts ${nodes} nodes, ${sessions} sessions, ${acls} ACLs; read ${this.nodes.size}, ${this.sessions.size}, ${this.acls.length}`,
+              `end record counts ${nodes} nodes, ${sessions} sessions, ${acls} ACLs, ${proposers} proposers; ` +
+                `read ${this.nodes.size}, ${this.sessions.size}, ${this.acls.length}, ${this.proposers.size}`,
             );
           }
           if (crc !== this.crc >>> 0) throw new DecodeError(`checksum mismatch: end record has ${crc}, content has ${this.crc >>> 0}`);

@@ -1,13 +1,28 @@
 import { createServer } from 'node:net';
 
-/** A port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+async function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => {
+      const got = (s.address() as { port: number }).port;
+      s.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A port free on 127.0.0.1 right now, for a server a test starts a moment later. It is
+ * taken below Linux's ephemeral range (32768 and up), where the kernel also picks the
+ * local ports of outgoing connections: a port found free there can be taken by any
+ * process's next connection before the server binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await tryListen(10_000 + Math.floor(Math.random() * 22_000));
+    if (port !== undefined) return port;
+  }
+  const any = await tryListen(0);
+  if (any === undefined) throw new Error('no free port');
+  return any;
 }

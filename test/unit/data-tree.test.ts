@@ -145,3 +145,13 @@ test('a reconfig txn sets /zookeeper/config as a setData would, and its watchers
   assert.equal(tree.get('/zookeeper/config')!.data.toString(), text);
   assert.equal(tree.lastZxid, zxid());
 });
+
+test('proposals are accepted once per proposer and number, in increasing order', () => {
+  const tree = new DataTree();
+  assert.equal(tree.acceptProposal(1, 10), true);
+  assert.equal(tree.acceptProposal(1, 10), false, 'the same proposal again is a copy');
+  assert.equal(tree.acceptProposal(2, 3), true, 'each proposer counts on its own');
+  assert.equal(tree.acceptProposal(1, 9), false, 'an earlier number after a later one was applied');
+  assert.equal(tree.acceptProposal(1, 11), true);
+  assert.deepEqual([...tree.proposers], [[1, 11], [2, 3]]);
+});

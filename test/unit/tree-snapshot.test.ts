@@ -35,6 +35,7 @@ function dump(tree: DataTree) {
     ephemerals: [...tree.allEphemerals()].map(([s, paths]) => [s, [...paths].sort()]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     sessions: [...tree.sessions].map(([id, s]) => [id, s.timeoutMs, Buffer.from(s.password)]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     lastZxid: tree.lastZxid,
+    proposers: [...tree.proposers].sort((a, b) => a[0] - b[0]),
   };
 }
 
@@ -58,6 +59,8 @@ class Workload {
   apply(body: WriteBody, sessionId = this.live.length ? this.rng.pick(this.live) : 1n) {
     const auth = this.rng.chance(0.3) ? [USER] : [];
     const txn: Txn = { zxid: ++this.zxid, time: (this.time += 1 + this.rng.int(5)), sessionId, auth, body };
+    // As the ensemble does: each applied txn records its proposer's number.
+    this.tree.acceptProposal(1 + this.rng.int(3), this.zxid);
     const result = this.tree.apply(txn);
     const created = (result.response as { path?: string } | undefined)?.path;
     if (created) this.paths.push(created);
@@ -346,8 +349,8 @@ test('every truncation and every changed byte fails with a SnapshotError', () =>
 });
 
 /** A stream built by hand, with a correct checksum, to reach the structural checks. */
-function craft(records: [number, Buffer][], counts?: [number, number, number]): Buffer {
-  const parts: Buffer[] = [Buffer.from('PKSN\u0001'), Buffer.alloc(8)];
+function craft(records: [number, Buffer][], counts?: [number, number, number, number]): Buffer {
+  const parts: Buffer[] = [Buffer.from('PKSN\u0002'), Buffer.alloc(8)];
   for (const [type, payload] of records) {
     const head = Buffer.alloc(5);
     head.writeInt32BE(payload.length + 1);
@@ -355,14 +358,16 @@ function craft(records: [number, Buffer][], counts?: [number, number, number]): 
     parts.push(head, payload);
   }
   const body = Buffer.concat(parts);
-  const end = Buffer.alloc(21);
-  end.writeInt32BE(17);
+  const end = Buffer.alloc(25);
+  end.writeInt32BE(21);
   end[4] = 4;
-  const [n, s, a] = counts ?? [records.filter((r) => r[0] === 3).length, records.filter((r) => r[0] === 1).length, records.filter((r) => r[0] === 2).length];
+  const count = (type: number) => records.filter((r) => r[0] === type).length;
+  const [n, s, a, p] = counts ?? [count(3), count(1), count(2), count(5)];
   end.writeInt32BE(n, 5);
   end.writeInt32BE(s, 9);
   end.writeInt32BE(a, 13);
-  end.writeUInt32BE(crc32(body), 17);
+  end.writeInt32BE(p, 17);
+  end.writeUInt32BE(crc32(body), 21);
   return Buffer.concat([body, end]);
 }
 
@@ -385,7 +390,16 @@ test('well-checksummed but inconsistent snapshots are refused with the reason', 
   assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), nodeRecord('/')])]), /node \/ appears twice/);
   assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), nodeRecord('/a', 1)])]), /ACL list 1, of 1 read/);
   assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), nodeRecord('/a/../b')])]), /bad node path/);
-  assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/')], [2, 0, 1])]), /end record counts 2 nodes/);
+  assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/')], [2, 0, 1, 0])]), /end record counts 2 nodes/);
+  const proposer = (origin: number, seq: number): [number, Buffer] => {
+    const b = Buffer.alloc(12);
+    b.writeInt32BE(origin);
+    b.writeBigInt64BE(BigInt(seq), 4);
+    return [5, b];
+  };
+  assert.deepEqual([...loadSync([craft([openAclRecord, nodeRecord('/'), proposer(2, 77)])]).proposers], [[2, 77]]);
+  assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), proposer(2, 7), proposer(2, 8)])]), /proposer 2 appears twice/);
+  assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), proposer(2, 7)], [1, 0, 1, 0])]), /0 proposers/);
   assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), [9, Buffer.alloc(3)]])]), /unknown record type 9/);
   assert.throws(() => loadSync([craft([openAclRecord, nodeRecord('/'), [1, Buffer.alloc(12)]])]), /session record: truncated/);
   const [, extra] = nodeRecord('/');
