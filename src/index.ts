@@ -4,10 +4,14 @@
  *   const server = await startServer({ port: 0 });
  *   // connect any ZooKeeper client to server.connectionString
  *   await server.close();
+ *
+ * Without a dataDir the server keeps its tree in memory (fast, nothing on disk, gone
+ * when it closes); with one it is an ensemble of one on the durable log, as `pulsekeeper
+ * start` runs it, and a later server on the same directory finds the same tree.
  */
 import { resolveConfig, type ConfigOverrides } from './server/config.js';
 import { startServer as startWithConfig, type RunningServer } from './server/server.js';
-import type { Logger } from './util/log.js';
+import { silentLogger, type Logger } from './util/log.js';
 import type { Clock } from './util/clock.js';
 
 export type EmbeddedServerOptions = ConfigOverrides & {
@@ -19,7 +23,11 @@ export type EmbeddedServerOptions = ConfigOverrides & {
 export async function startServer(opts: EmbeddedServerOptions = {}): Promise<RunningServer> {
   const { logger, clock, ...overrides } = opts;
   const config = resolveConfig({ port: 0, ...overrides });
-  return startWithConfig({ config, logger, clock });
+  if (opts.dataDir === undefined) return startWithConfig({ config, logger, clock });
+  const { mkdirSync } = await import('node:fs');
+  const { startMember } = await import('./ensemble/member.js');
+  mkdirSync(config.dataDir, { recursive: true });
+  return startMember({ config, logger: logger ?? silentLogger, clock });
 }
 
 export type { RunningServer } from './server/server.js';
