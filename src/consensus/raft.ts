@@ -5,37 +5,44 @@
  * come out.
  *
  * Driving it (the shell):
- *  - call tick() once per tick interval of monotonic time, step(m) for every message received,
- *    and propose / proposeConfigChange / readIndex / transferLeadership on requests;
+ *  - call tick() once per tick interval of monotonic time, step(m) for every message received
+ *    (it returns a reason if it dropped the message as malformed), and propose /
+ *    proposeConfigChange / readIndex / transferLeadership on requests;
  *  - then, while hasReady(): rd = ready(); send rd.messagesBeforePersist; write rd.snapshot,
  *    rd.entries (the first may overwrite a suffix of the stored log) and rd.hardState with one
  *    fsync; send rd.messages; install rd.snapshot and apply rd.committed in order; answer each
  *    of rd.readStates once applied >= its index; call advance(rd). One Ready is outstanding at
- *    a time; ticks and messages may keep arriving before advance();
- *  - snapshots: take meta = snapshotMeta(applied), write the state with it, then call
+ *    a time; ticks, messages and requests may keep arriving before advance();
+ *  - snapshots: meta = snapshotMeta(applied) (the membership as of that index, which may differ
+ *    from membership() while a change is uncommitted); write the state with it, then call
  *    snapshotTaken(meta): the in-memory log is dropped up to meta.index - keepBehindSnapshot.
- *    A 'snapshot' message to send carries that meta; attach the stored snapshot's bytes, and
- *    always call reportSnapshot(to, delivered) afterwards, or the follower waits in snapshot
- *    state. A received snapshot shows up as rd.snapshot;
- *  - restart from storage with Restored. A member added to a running ensemble starts with an
- *    empty bootstrap membership: it learns the configuration from the log or a snapshot and
- *    never campaigns before it is a voter there.
+ *    A 'snapshot' message to send names the newest snapshot taken; attach its bytes, and always
+ *    call reportSnapshot(to, delivered) afterwards, or the follower waits in snapshot state.
+ *    A snapshot received from the leader shows up as rd.snapshot;
+ *  - restart with Restored from storage. A member added to a running ensemble starts with an
+ *    empty bootstrap membership: it learns the configuration from the log or a snapshot.
  *
  * Membership: single-server changes, one at a time. A configuration takes effect on a member
- * as soon as its entry is in the member's log, committed or not (the latest configuration in
- * the log governs elections, quorums and replication); if the entry is overwritten, the member
- * goes back to the previous one. Config entries carry the whole resulting configuration. The
- * leader proposes a change only when the previous change is committed and it has committed an
- * entry of its own term, which keeps any two successive configurations' quorums overlapping
- * across leader changes. A leader that removes itself keeps leading, without counting itself,
- * until the removal commits, then steps down.
+ * as soon as its entry is in the member's log, committed or not: the latest configuration in
+ * the log governs quorums, votes counted and replication; if the entry is overwritten, the
+ * member goes back to the previous one. Config entries carry the whole resulting
+ * configuration. The leader proposes a change only when the previous change is committed and it
+ * has committed an entry of its own term, which keeps the quorums of any two configurations in
+ * use overlapping, across leader changes too. A member campaigns if it is a voter in its latest
+ * configuration or in the one at its commit index (a member whose removal is not yet committed
+ * may be needed to elect the leader that commits it; it does not count its own vote then). A
+ * leader that removes itself keeps leading, without counting itself, until the removal
+ * commits, tells the others, and steps down. Learners receive the log, never campaign, and
+ * their votes and acknowledgements never count.
  *
  * Elections use pre-vote (a member that cannot win does not raise its term) and, with
  * checkQuorum, leases: a member that heard from a leader within the election timeout ignores
  * (pre-)votes unless they come from a leadership transfer, and a leader that has not heard
  * from a quorum within an election timeout steps down. A new leader appends an empty entry
  * and commits by counting only entries of its own term. Reads: readIndex() records the commit
- * index, confirms leadership with a heartbeat round to a quorum, and then emits a ReadState.
+ * index, confirms leadership with a heartbeat round to a quorum (reads arriving before the
+ * round leaves share it), and then emits a ReadState; a new leader defers reads until its
+ * empty entry commits.
  */
 import { applyChange, checkChange, ConfigHistory, copyConfiguration, isLearner, isVoter, quorum, validConfiguration } from './config.js';
 import { entryBytes, RaftLog } from './log.js';

@@ -9,7 +9,8 @@
  * loses the unsynced Ready, every message in flight to the member and all volatile state; the
  * member restarts from its synced storage. Clients propose, read (read index), change the
  * membership (add and remove voters, add and promote learners) and transfer leadership; members
- * take snapshots and compact, so leaders send snapshots.
+ * take snapshots and compact, so leaders send snapshots. Each seed draws its fault rates, flow
+ * control limits, and whether pre-vote and check-quorum are on.
  *
  * Checked after every event: election safety (one leader per term, over the whole run), log
  * matching (an (index, term) pair names one entry and one predecessor everywhere), leader
@@ -35,8 +36,12 @@ import type {
 import { EventHeap } from '../../src/sim/heap.js';
 import { Rng } from '../support/random.js';
 
-/** Faults that can be injected into the core or the network to prove the checks can fail. */
-export const BUGS = ['forge-votes', 'skip-log-check', 'forge-read-acks'] as const;
+/**
+ * Bugs to inject, to prove the checks can fail: a member that grants every vote; a core that
+ * skips the election restriction; read-round heartbeats acknowledged although lost; heartbeats
+ * whose commit index ignores what the follower matched; a disk that loses its last fsync.
+ */
+export const BUGS = ['forge-votes', 'skip-log-check', 'forge-read-acks', 'inflate-heartbeat-commit', 'lose-fsync'] as const;
 export type Bug = (typeof BUGS)[number];
 
 export interface SimOptions {
@@ -151,6 +156,8 @@ interface Member {
   received: Map<string, Sm>;
   /** Last term in which this member was seen leading. */
   ledTerm: number;
+  /** Storage as it was before the last fsync (kept only for the lose-fsync bug). */
+  beforeFsync?: Stored;
 }
 
 type Event =
@@ -286,8 +293,8 @@ class Simulation {
     this.raft = {
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      preVote: true,
-      checkQuorum: true,
+      preVote: r.chance(0.75),
+      checkQuorum: r.chance(0.75),
       maxInflight: 1 + r.int(4),
       maxMessageBytes: r.pick([64, 256, 4096]),
       keepBehindSnapshot: r.int(4),
@@ -428,6 +435,8 @@ class Simulation {
     m.rd = undefined;
     m.incarnation++;
     m.received.clear();
+    // The injected fault: the disk acknowledged the last fsync but did not keep it.
+    if (this.opts.bug === 'lose-fsync' && m.beforeFsync) m.storage = m.beforeFsync;
   }
 
   /** After anything happened to a member: look at its role, and hand its next Ready to storage. */
@@ -450,6 +459,7 @@ class Simulation {
     if (!node || !rd || m.incarnation !== inc) return;
     this.record(2, m.id, rd.entries.length, rd.committed.length, () => `fsync ${m.id} entries ${rd.entries.length} committed ${rd.committed.length}`);
     const st = m.storage;
+    if (this.opts.bug === 'lose-fsync') m.beforeFsync = { ...st, hardState: { ...st.hardState }, entries: st.entries.slice() };
     if (rd.snapshot) {
       const key = `${rd.snapshot.index}/${rd.snapshot.term}`;
       const sm = m.received.get(key);
@@ -583,6 +593,10 @@ class Simulation {
         throw new Violation(`member ${from.id} sends snapshot ${msg.snapshot.index} it has not stored`);
       }
       snap = stored.sm;
+    }
+    if (this.opts.bug === 'inflate-heartbeat-commit' && msg.type === 'heartbeat' && from.node) {
+      // The injected fault: heartbeats carry the leader's commit index even past what the follower has matched.
+      msg = { ...msg, commit: from.node.commit };
     }
     const copies = this.duplicate > 0 && this.rng.chance(this.duplicate) ? 2 : 1;
     for (let i = 0; i < copies; i++) this.heap.push(this.now + this.latency(), { k: 'deliver', m: msg, inc: to.incarnation, snap });
