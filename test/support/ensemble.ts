@@ -49,8 +49,11 @@ class LinkProxy {
   }
 
   set(mode: LinkProxy['mode']): void {
+    // Bytes swallowed while silent leave a hole in the middle of a stream, which no real TCP
+    // connection has (it retransmits or breaks): reopening starts from fresh connections.
+    const dropConnections = mode === 'refuse' || (mode === 'open' && this.mode === 'silent');
     this.mode = mode;
-    if (mode === 'refuse') {
+    if (dropConnections) {
       for (const [a, b] of this.pairs) {
         a.destroy();
         b.destroy();
@@ -127,7 +130,13 @@ export class TestEnsemble {
       }
     }
     for (const m of e.members.values()) e.writeConfig(m);
-    await Promise.all([...e.members.values()].filter((m) => !m.spare).map((m) => e.startMember(m.id)));
+    const starts = await Promise.allSettled([...e.members.values()].filter((m) => !m.spare).map((m) => e.startMember(m.id)));
+    const failed = starts.find((r) => r.status === 'rejected');
+    if (failed) {
+      // The members that did start would outlive the test.
+      await e.close();
+      throw failed.reason;
+    }
     return e;
   }
 

@@ -1,5 +1,8 @@
 import { createServer } from 'node:net';
 
+/** Ports this process handed out: the server meant to bind one may not have done so yet. */
+const handedOut = new Set<number>();
+
 async function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const s = createServer();
@@ -19,8 +22,13 @@ async function tryListen(port: number): Promise<number | undefined> {
  */
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const port = await tryListen(10_000 + Math.floor(Math.random() * 22_000));
-    if (port !== undefined) return port;
+    const candidate = 10_000 + Math.floor(Math.random() * 22_000);
+    if (handedOut.has(candidate)) continue;
+    const port = await tryListen(candidate);
+    if (port !== undefined) {
+      handedOut.add(port);
+      return port;
+    }
   }
   const any = await tryListen(0);
   if (any === undefined) throw new Error('no free port');
