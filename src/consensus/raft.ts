@@ -18,7 +18,9 @@
  *    snapshotTaken(meta): the in-memory log is dropped up to meta.index - keepBehindSnapshot.
  *    A 'snapshot' message to send names the newest snapshot taken; attach its bytes, and always
  *    call reportSnapshot(to, delivered) afterwards, or the follower waits in snapshot state.
- *    A snapshot received from the leader shows up as rd.snapshot;
+ *    A snapshot newer than the commit index received from the leader shows up as rd.snapshot,
+ *    and the log restarts after it (unless the log already holds the snapshot's last entry:
+ *    then the commit index just moves up to it);
  *  - restart with Restored from storage. A member added to a running ensemble starts with an
  *    empty bootstrap membership: it learns the configuration from the log or a snapshot.
  *
@@ -32,8 +34,10 @@
  * configuration or in the one at its commit index (a member whose removal is not yet committed
  * may be needed to elect the leader that commits it; it does not count its own vote then). A
  * leader that removes itself keeps leading, without counting itself, until the removal
- * commits, tells the others, and steps down. Learners receive the log, never campaign, and
- * their votes and acknowledgements never count.
+ * commits, tells the others, and steps down. Learners receive the log and never campaign; a
+ * candidate or leader counts only the voters of its configuration, so a learner's vote or
+ * acknowledgement never counts (a learner still answers vote requests: the candidate may
+ * already know it as promoted).
  *
  * Elections use pre-vote (a member that cannot win does not raise its term) and, with
  * checkQuorum, leases: a member that heard from a leader within the election timeout ignores

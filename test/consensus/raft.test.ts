@@ -638,3 +638,28 @@ test('bad configuration and inconsistent restored state are refused with clear e
   gap.entries[1] = { ...gap.entries[1], index: 5 };
   assert.throws(() => new RaftNode(raftConfig(1), gap), /index 5 where 2 was expected/);
 });
+
+test('the leader refuses proposals while its uncommitted entries exceed maxUncommittedBytes', () => {
+  const c = new Cluster([1, 2, 3], [], { maxUncommittedBytes: 200 });
+  c.elect(1);
+  c.tick(1);
+  c.isolate(1);
+  const leader = c.node(1);
+  const entry = bytes('x'.repeat(60));
+  assert.ok(leader.propose([entry, entry]));
+  assert.equal(leader.propose([entry, entry]), false, 'about 170 bytes uncommitted, 170 more would pass 200');
+  c.heal();
+  c.run();
+  assert.ok(leader.propose([entry, entry]), 'committed entries no longer count');
+});
+
+test('reads that arrive before a heartbeat round leaves share it', () => {
+  const c = new Cluster([1, 2, 3]);
+  c.elect(1);
+  c.tick(1);
+  const before = ofType(c.sent, 'heartbeat').length;
+  for (const ctx of [1, 2, 3]) c.node(1).readIndex(ctx);
+  c.run();
+  assert.equal(ofType(c.sent, 'heartbeat').length - before, 2, 'one round to the two followers');
+  assert.deepEqual(c.readStates.get(1)!.map((r) => r.context), [1, 2, 3]);
+});
