@@ -117,7 +117,6 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   private raftRole = 'follower';
   private leaderlessSince = 0;
   private applied: number;
-  private appliedTerm: number;
   private lastZxid_ = 0;
   private snapshotIndex: number;
   private snapshotting = false;
@@ -145,7 +144,6 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     private readonly storage: MemberStorage,
     readonly tree: DataTree,
     restoredApplied: number,
-    restoredAppliedTerm: number,
   ) {
     const e = opts.ensemble;
     this.myid = e.myid;
@@ -156,7 +154,6 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       this.configured.add(m.id);
     }
     this.applied = this.snapshotIndex = restoredApplied;
-    this.appliedTerm = restoredAppliedTerm;
     this.lastZxid_ = tree.lastZxid;
     const electionTicks = (this.electionTicks = Math.max(2, Math.round(e.electionTimeoutMs / e.heartbeatIntervalMs)));
     // A member that hears from no leader stops serving read-write sessions before the leader could expire them.
@@ -209,19 +206,17 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     const storage = await openMemberStorage(config.dataDir, { forceSync: ensemble.forceSync, logger });
     let tree: DataTree;
     let applied = 0;
-    let appliedTerm = 0;
     const snap = storage.restored.snapshot;
     if (snap) {
       const started = performance.now();
       tree = await loadSnapshot(snap.body(), { extendedTypesEnabled: config.extendedTypesEnabled });
       applied = snap.meta.index;
-      appliedTerm = snap.meta.term;
       logger.info('snapshot loaded', { index: applied, nodes: tree.nodeCount, sessions: tree.sessions.size, ms: Math.round(performance.now() - started) });
     } else {
       const { DataTree } = await import('../tree/data-tree.js');
       tree = new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
     }
-    return new ReplicatedCommitter(opts, storage, tree, applied, appliedTerm);
+    return new ReplicatedCommitter(opts, storage, tree, applied);
   }
 
   get role(): ServingRole {
@@ -285,8 +280,8 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   sync(done: (ok: boolean) => void): void {
     if (this.closed || this.leader === 0) return done(false);
     const ctx = ++this.syncSeq;
+    if (!this.raft.readIndex(ctx)) return done(false);
     this.syncs.set(ctx, { done, at: this.ticks, index: -1 });
-    this.raft.readIndex(ctx);
     this.schedule();
   }
 
@@ -532,7 +527,6 @@ export class ReplicatedCommitter implements Committer<Proposal> {
 
   private applyEntry(e: Entry): void {
     this.applied = e.index;
-    this.appliedTerm = e.term;
     if (e.kind === 'normal') {
       const rec = decodeTxn(e.data!);
       const zxid = zxidOf(e.term, e.index);
@@ -772,8 +766,10 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   /** Takes a snapshot once snapCount entries have been applied since the last one, without stopping writes. */
   private maybeSnapshot(): void {
     if (this.snapshotting || this.applied - this.snapshotIndex < this.opts.ensemble.snapCount) return;
+    // The membership as of the applied index: the latest one in the log may not be committed yet.
+    const meta = this.raft.snapshotMeta(this.applied);
+    if (!meta) return;
     this.snapshotting = true;
-    const meta: SnapshotMeta = { index: this.applied, term: this.appliedTerm, membership: this.raft.membership(), contexts: this.raft.contexts() };
     const producer = beginSnapshot(this.tree);
     const started = performance.now();
     async function* chunks() {
@@ -869,7 +865,6 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     const tree = await loadSnapshot(stored.body(), { extendedTypesEnabled: this.opts.config.extendedTypesEnabled });
     (this as { tree: DataTree }).tree = tree;
     this.applied = this.snapshotIndex = meta.index;
-    this.appliedTerm = meta.term;
     this.lastZxid_ = tree.lastZxid;
     this.learnAddresses(meta.contexts);
     this.updatePeers();
