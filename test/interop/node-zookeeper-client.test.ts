@@ -1,6 +1,7 @@
 /**
  * Interop with node-zookeeper-client, a client nobody here wrote: every operation
- * it supports, against Apache ZooKeeper (proving the test) and pulsekeeper.
+ * it supports, against Apache ZooKeeper (proving the test), pulsekeeper and a
+ * pulsekeeper ensemble, where the clients of a test sit on different members.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +14,10 @@ const zk = require('node-zookeeper-client');
 
 type Client = any;
 
-function connect(server: TestServer, sessionTimeout = 6000): Promise<Client> {
-  const c = zk.createClient(server.connectionString, { sessionTimeout, spinDelay: 100, retries: 0 });
+/** Connects to the server's `member`-th client port (another member of an ensemble for member > 0). */
+function connect(server: TestServer, member = 0, sessionTimeout = 6000): Promise<Client> {
+  const port = server.ports[member % server.ports.length];
+  const c = zk.createClient(`127.0.0.1:${port}`, { sessionTimeout, spinDelay: 100, retries: 0 });
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('connect timed out')), 10_000);
     c.once('connected', () => {
@@ -44,15 +47,39 @@ async function code(p: Promise<unknown>): Promise<number> {
 const OPEN = zk.ACL.OPEN_ACL_UNSAFE;
 const { CreateMode, Exception, Event } = zk;
 
-for (const target of targets()) {
+/**
+ * Registers a watch with `method` (getData, getChildren, exists) and resolves once the
+ * server has answered; `event` then resolves with the event's name and path.
+ */
+async function watch(c: Client, method: string, path: string): Promise<{ event: Promise<string> }> {
+  let fired!: (ev: string) => void;
+  const event = new Promise<string>((resolve) => (fired = resolve));
+  await call(c, method, path, (ev: any) => fired(`${ev.getName()}:${ev.getPath()}`));
+  return { event };
+}
+
+const CATCH_UP = '/catch-up';
+
+/**
+ * Brings a client's view up to every write completed before the call. A member of an
+ * ensemble may answer reads from a state a little behind another member's, as ZooKeeper
+ * allows; this client has no sync, but a write of its own is ordered after every write
+ * already completed and answered only once its member has applied it.
+ */
+async function catchUp(c: Client): Promise<void> {
+  await call(c, 'setData', CATCH_UP, Buffer.alloc(0), -1);
+}
+
+for (const target of targets({ ensemble: true })) {
   describe(`node-zookeeper-client against ${target.name}`, () => {
     let server: TestServer;
     let a: Client;
     let b: Client;
     before(async () => {
       server = await target.start({ tickTime: 200, minSessionTimeout: 400 });
-      a = await connect(server);
-      b = await connect(server);
+      a = await connect(server, 0);
+      b = await connect(server, 1);
+      await call(a, 'create', CATCH_UP, Buffer.alloc(0), OPEN, CreateMode.PERSISTENT);
     });
     after(async () => {
       a?.close();
@@ -79,6 +106,7 @@ for (const target of targets()) {
       const st2 = await call(a, 'setData', '/p', Buffer.from('two'), 0);
       assert.equal(st2.version, 1);
       assert.equal(await code(call(a, 'setData', '/p', Buffer.from('three'), 0)), Exception.BAD_VERSION);
+      await catchUp(b);
       const [data2] = await call<[Buffer, any]>(b, 'getData', '/p');
       assert.equal(data2.toString(), 'two');
       const [children, pstat] = await call<[string[], any]>(b, 'getChildren', '/p');
@@ -97,10 +125,11 @@ for (const target of targets()) {
     });
 
     test('ACLs with digest auth: NOAUTH until authenticated', async () => {
-      const c = await connect(server);
+      const c = await connect(server, 2);
       c.addAuthInfo('digest', Buffer.from('alice:secret'));
       const acl = [new zk.ACL(zk.Permission.ALL, new zk.Id('auth', ''))];
       await call(c, 'create', '/secret', Buffer.from('s'), acl, CreateMode.PERSISTENT);
+      await catchUp(b);
       assert.equal(await code(call(b, 'getData', '/secret')), Exception.NO_AUTH);
       const [acls] = await call<[any[], any]>(c, 'getACL', '/secret');
       assert.equal(acls.length, 1);
@@ -110,6 +139,7 @@ for (const target of targets()) {
       assert.equal(d.toString(), 's');
       assert.equal(await code(call(b, 'setACL', '/secret', OPEN, -1)), Exception.NO_AUTH);
       await call(c, 'setACL', '/secret', OPEN, 0);
+      await catchUp(b);
       const [d2] = await call<[Buffer]>(b, 'getData', '/secret');
       assert.equal(d2.toString(), 's');
       c.close();
@@ -141,61 +171,54 @@ for (const target of targets()) {
 
     test('watches fire once, in order, before the new value is readable', async () => {
       await call(a, 'create', '/w', Buffer.from('0'), OPEN, CreateMode.PERSISTENT);
+      await catchUp(b);
       const seen: string[] = [];
-      const dataWatch = new Promise<void>((resolve) =>
-        call(b, 'getData', '/w', (ev: any) => {
-          seen.push(`${ev.getName()}:${ev.getPath()}`);
-          resolve();
-        }),
-      );
-      const childWatch = new Promise<void>((resolve) =>
-        call(b, 'getChildren', '/w', (ev: any) => {
-          seen.push(`${ev.getName()}:${ev.getPath()}`);
-          resolve();
-        }),
-      );
-      const existWatch = new Promise<void>((resolve) =>
-        call(b, 'exists', '/w/later', (ev: any) => {
-          seen.push(`${ev.getName()}:${ev.getPath()}`);
-          resolve();
-        }),
-      );
-      await new Promise((r) => setTimeout(r, 50));
+      const record = (w: { event: Promise<string> }) => w.event.then((ev) => void seen.push(ev));
+      const events = [
+        record(await watch(b, 'getData', '/w')),
+        record(await watch(b, 'getChildren', '/w')),
+        record(await watch(b, 'exists', '/w/later')),
+      ];
       await call(a, 'setData', '/w', Buffer.from('1'), -1);
       await call(a, 'setData', '/w', Buffer.from('2'), -1);
       await call(a, 'create', '/w/later', Buffer.alloc(0), OPEN, CreateMode.PERSISTENT);
-      await Promise.all([dataWatch, childWatch, existWatch]);
-      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all(events);
+      // A second event for a one-time watch would come before the reply to a later request.
+      await catchUp(b);
       assert.deepEqual(seen, ['NODE_DATA_CHANGED:/w', 'NODE_CREATED:/w/later', 'NODE_CHILDREN_CHANGED:/w']);
+      const [data] = await call<[Buffer]>(b, 'getData', '/w');
+      assert.equal(data.toString(), '2');
       assert.equal(Event.NODE_DATA_CHANGED, 3);
     });
 
     test('mkdirp', async () => {
       await call(a, 'mkdirp', '/m/n/o', Buffer.from('x'));
+      await catchUp(b);
       const [data] = await call<[Buffer]>(b, 'getData', '/m/n/o');
       assert.equal(data.toString(), 'x');
     });
 
     test('an ephemeral vanishes for others when its session closes', async () => {
-      const c = await connect(server);
+      const c = await connect(server, 2);
       await call(c, 'create', '/eph', Buffer.alloc(0), OPEN, CreateMode.EPHEMERAL);
-      const deleted = new Promise<string>((resolve) => call(b, 'exists', '/eph', (ev: any) => resolve(ev.getName())));
-      await new Promise((r) => setTimeout(r, 20));
+      await catchUp(b);
+      const deleted = await watch(b, 'exists', '/eph');
       c.close();
-      assert.equal(await deleted, 'NODE_DELETED');
+      assert.equal(await deleted.event, 'NODE_DELETED:/eph');
       assert.equal(await call(b, 'exists', '/eph'), null);
     });
 
     test('an ephemeral vanishes when its session expires', async () => {
-      const c = await connect(server, 800);
+      const c = await connect(server, 2, 800);
       await call(c, 'create', '/expiring', Buffer.alloc(0), OPEN, CreateMode.EPHEMERAL);
-      const deleted = new Promise<string>((resolve) => call(b, 'exists', '/expiring', (ev: any) => resolve(ev.getName())));
+      await catchUp(b);
+      const deleted = await watch(b, 'exists', '/expiring');
       // Silence the client without closing its session: its socket is destroyed and it may not reconnect.
       const manager = c.connectionManager;
       manager.close = () => {};
       manager.connect = () => {};
       manager.socket?.destroy();
-      assert.equal(await deleted, 'NODE_DELETED');
+      assert.equal(await deleted.event, 'NODE_DELETED:/expiring');
     });
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Apache ZooKeeper's own zkCli, driven by a script on its standard input, against
- * Apache ZooKeeper (proving the script) and pulsekeeper.
+ * Apache ZooKeeper (proving the script), pulsekeeper and a pulsekeeper ensemble.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,9 +8,10 @@ import { spawn } from 'node:child_process';
 import { javaCommand } from '../support/zookeeper.js';
 import { targets, type TestServer } from '../support/servers.js';
 
-/** Runs zkCli with the commands on stdin; resolves with what it printed. */
-function zkCli(server: TestServer, commands: string[]): Promise<string> {
-  const { cmd, args } = javaCommand('org.apache.zookeeper.ZooKeeperMain', ['-server', server.connectionString], [
+/** Runs zkCli on the server's `member`-th client port with the commands on stdin; resolves with what it printed. */
+function zkCli(server: TestServer, commands: string[], member = 0): Promise<string> {
+  const port = server.ports[member % server.ports.length];
+  const { cmd, args } = javaCommand('org.apache.zookeeper.ZooKeeperMain', ['-server', `127.0.0.1:${port}`], [
     '-Dzookeeper.jmx.log4j.disable=true',
   ]);
   return new Promise((resolve, reject) => {
@@ -32,7 +33,7 @@ function field(out: string, name: string): string | undefined {
   return new RegExp(`^${name} = (.*)$`, 'm').exec(out)?.[1];
 }
 
-for (const target of targets()) {
+for (const target of targets({ ensemble: true })) {
   describe(`zkCli against ${target.name}`, () => {
     let server: TestServer;
     before(async () => {
@@ -75,7 +76,9 @@ for (const target of targets()) {
       assert.match(first, /^Created \/cli-eph$/m);
       const owner = field(first, 'ephemeralOwner');
       assert.ok(owner && owner !== '0x0', `ephemeralOwner of an ephemeral: ${owner}`);
-      const second = await zkCli(server, ['stat /cli-eph']);
+      // On another member of an ensemble: sync first, as a new session may read a state a little behind.
+      const second = await zkCli(server, ['sync /', 'stat /cli-eph'], 1);
+      assert.match(second, /^Sync is OK$/m);
       assert.match(second, /Node does not exist: \/cli-eph/);
     });
   });

@@ -1,14 +1,26 @@
 /**
  * The servers a test can run against with one interface: Apache ZooKeeper (the
- * reference, proving the test itself right) and pulsekeeper.
+ * reference, proving the test itself right), the in-process pulsekeeper server and
+ * a 3-member pulsekeeper ensemble of real processes.
  */
 import { startServer } from '../../src/index.js';
+import { TestEnsemble } from './ensemble.js';
 import { startZooKeeper, zookeeperInstalled } from './zookeeper.js';
 
 export interface TestServer {
-  name: string;
+  name: TargetName;
+  /** The client port clients use unless a test spreads them: a follower's in an ensemble. */
   port: number;
+  /** `127.0.0.1:port` only, so every client of a test lands on the same server unless it asks for another. */
   connectionString: string;
+  /**
+   * The client port of every server, `port` first; one entry for a single server. A test
+   * that puts a client on `ports[1 % ports.length]` puts it on another member of an
+   * ensemble and on the same server otherwise.
+   */
+  ports: number[];
+  /** The member processes, for an ensemble (roles, logs). */
+  ensemble?: TestEnsemble;
   stop(): Promise<void>;
 }
 
@@ -19,8 +31,10 @@ export interface ServerOptions {
   extendedTypesEnabled?: boolean;
 }
 
+export type TargetName = 'zookeeper' | 'pulsekeeper' | 'pulsekeeper-ensemble';
+
 export interface Target {
-  name: 'zookeeper' | 'pulsekeeper';
+  name: TargetName;
   start(opts?: ServerOptions): Promise<TestServer>;
 }
 
@@ -28,7 +42,7 @@ export const zookeeperTarget: Target = {
   name: 'zookeeper',
   async start(opts = {}) {
     const zk = await startZooKeeper({ forceSync: false, ...opts });
-    return { name: 'zookeeper', port: zk.port, connectionString: zk.connectionString, stop: () => zk.stop() };
+    return { name: 'zookeeper', port: zk.port, connectionString: zk.connectionString, ports: [zk.port], stop: () => zk.stop() };
   },
 };
 
@@ -36,13 +50,49 @@ export const pulsekeeperTarget: Target = {
   name: 'pulsekeeper',
   async start(opts = {}) {
     const s = await startServer({ ...opts, fourLetterWords: '*' });
-    return { name: 'pulsekeeper', port: s.port, connectionString: s.connectionString, stop: () => s.close() };
+    return { name: 'pulsekeeper', port: s.port, connectionString: s.connectionString, ports: [s.port], stop: () => s.close() };
   },
 };
 
-/** Both servers when Apache ZooKeeper is installed (PULSEKEEPER_SKIP_ZK=1 allows running without it). */
-export function targets(): Target[] {
-  if (zookeeperInstalled()) return [zookeeperTarget, pulsekeeperTarget];
-  if (process.env.PULSEKEEPER_SKIP_ZK === '1') return [pulsekeeperTarget];
+/**
+ * Three pulsekeeper members in their own processes. Clients go to a follower by default
+ * (its writes, syncs and session touches travel to the leader and back); `ports` lists
+ * the leader next, then the other follower.
+ */
+export const pulsekeeperEnsembleTarget: Target = {
+  name: 'pulsekeeper-ensemble',
+  async start(opts = {}) {
+    const cfg: Record<string, string | number | boolean> = { forceSync: 'no' };
+    for (const key of ['minSessionTimeout', 'maxSessionTimeout', 'extendedTypesEnabled'] as const) {
+      if (opts[key] !== undefined) cfg[key] = opts[key];
+    }
+    const ensemble = await TestEnsemble.start({ size: 3, tickTime: opts.tickTime, cfg });
+    try {
+      const leader = await ensemble.waitForLeader();
+      const followers = [...ensemble.members.keys()].filter((id) => id !== leader);
+      const ports = [followers[0], leader, ...followers.slice(1)].map((id) => ensemble.member(id).clientPort);
+      return {
+        name: 'pulsekeeper-ensemble',
+        port: ports[0],
+        connectionString: `127.0.0.1:${ports[0]}`,
+        ports,
+        ensemble,
+        stop: () => ensemble.close(),
+      };
+    } catch (e) {
+      await ensemble.close();
+      throw e;
+    }
+  },
+};
+
+/**
+ * Apache ZooKeeper when installed (PULSEKEEPER_SKIP_ZK=1 allows running without it) and
+ * the in-process pulsekeeper; with `ensemble`, the pulsekeeper ensemble too.
+ */
+export function targets(opts: { ensemble?: boolean } = {}): Target[] {
+  const pulsekeepers = opts.ensemble ? [pulsekeeperTarget, pulsekeeperEnsembleTarget] : [pulsekeeperTarget];
+  if (zookeeperInstalled()) return [zookeeperTarget, ...pulsekeepers];
+  if (process.env.PULSEKEEPER_SKIP_ZK === '1') return pulsekeepers;
   throw new Error('Apache ZooKeeper is not installed: apt-get install zookeeper (or set PULSEKEEPER_SKIP_ZK=1)');
 }
