@@ -132,6 +132,11 @@ interface Pending {
   reject: (e: Error) => void;
   /** An error code answered as a result rather than a rejection (exists and NONODE). */
   tolerate?: number;
+  /**
+   * Runs as the reply is read, before any later frame: a watch is recorded here so
+   * that a notification in the same chunk as its reply finds it.
+   */
+  onReply?: (err: number) => void;
 }
 
 interface Waiting extends Omit<Pending, 'xid' | 'type'> {
@@ -379,6 +384,7 @@ export class PulseClient extends EventEmitter {
       return;
     }
     const response = h.err === 0 && r.remaining > 0 ? decodeResponseBody(p.type, r) : undefined;
+    p.onReply?.(h.err);
     p.resolve({ response, zxid: h.zxid, err: h.err });
   }
 
@@ -409,7 +415,7 @@ export class PulseClient extends EventEmitter {
     this.setState(sameSession ? 'reconnected' : 'connected');
     for (const w of this.waiting.splice(0)) {
       clearTimeout(w.deadline);
-      this.send(w.body, w.path, w.tolerate).then(w.resolve, w.reject);
+      this.send(w.body, w.path, w.tolerate, w.onReply).then(w.resolve, w.reject);
     }
   }
 
@@ -494,7 +500,7 @@ export class PulseClient extends EventEmitter {
   }
 
   /** Sends a request now if connected, else waits for a connection up to requestTimeoutMs. */
-  private send(body: RequestBody, path?: string, tolerate?: number): Promise<Reply> {
+  private send(body: RequestBody, path?: string, tolerate?: number, onReply?: (err: number) => void): Promise<Reply> {
     return new Promise((resolve, reject) => {
       if (this._state === 'closed') return reject(new ConnectionLossError(path, 'client closed'));
       if (this.finished) return reject(new SessionExpiredError(path));
@@ -505,7 +511,7 @@ export class PulseClient extends EventEmitter {
       if (conn && !conn.handshaking && this.ready) {
         const xid = this.xid;
         this.xid = this.xid >= 0x7fffffff ? 1 : this.xid + 1;
-        this.pending.push({ xid, type: body.type, path, resolve, reject, tolerate });
+        this.pending.push({ xid, type: body.type, path, resolve, reject, tolerate, onReply });
         this.write(conn, encodeRequest(xid, body));
         return;
       }
@@ -513,6 +519,7 @@ export class PulseClient extends EventEmitter {
         body,
         path,
         tolerate,
+        onReply,
         resolve,
         reject,
         deadline: setTimeout(() => {
@@ -625,15 +632,18 @@ export class PulseClient extends EventEmitter {
 
   /** The node's Stat, or null if it does not exist. A watch fires on creation, change or deletion. */
   async exists(path: string, watch?: WatchListener): Promise<Stat | null> {
-    const r = await this.send({ type: OpCode.exists, path: this.full(path), watch: !!watch }, path, ErrorCode.NONODE);
-    const stat = (r.response as { stat: Stat } | undefined)?.stat ?? null;
-    if (watch) this.register(stat ? this.dataWatches : this.existWatches, path, watch);
-    return stat;
+    const r = await this.send({ type: OpCode.exists, path: this.full(path), watch: !!watch }, path, ErrorCode.NONODE, (err) => {
+      if (watch) this.register(err === 0 ? this.dataWatches : this.existWatches, path, watch);
+    });
+    return (r.response as { stat: Stat } | undefined)?.stat ?? null;
   }
 
   async getData(path: string, watch?: WatchListener): Promise<{ data: Buffer; stat: Stat }> {
-    const r = (await this.send({ type: OpCode.getData, path: this.full(path), watch: !!watch }, path)).response as { data: Buffer | null; stat: Stat };
-    if (watch) this.register(this.dataWatches, path, watch);
+    const r = (
+      await this.send({ type: OpCode.getData, path: this.full(path), watch: !!watch }, path, undefined, () => {
+        if (watch) this.register(this.dataWatches, path, watch);
+      })
+    ).response as { data: Buffer | null; stat: Stat };
     return { data: Buffer.from(r.data ?? Buffer.alloc(0)), stat: r.stat };
   }
 
@@ -654,9 +664,11 @@ export class PulseClient extends EventEmitter {
   }
 
   async getChildren2(path: string, watch?: WatchListener): Promise<{ children: string[]; stat: Stat }> {
-    const r = (await this.send({ type: OpCode.getChildren2, path: this.full(path), watch: !!watch }, path)).response as { children: string[]; stat: Stat };
-    if (watch) this.register(this.childWatches, path, watch);
-    return r;
+    return (
+      await this.send({ type: OpCode.getChildren2, path: this.full(path), watch: !!watch }, path, undefined, () => {
+        if (watch) this.register(this.childWatches, path, watch);
+      })
+    ).response as { children: string[]; stat: Stat };
   }
 
   async getAllChildrenNumber(path: string): Promise<number> {
@@ -713,9 +725,8 @@ export class PulseClient extends EventEmitter {
    */
   async addWatch(path: string, listener: WatchListener, opts: { recursive?: boolean } = {}): Promise<() => Promise<void>> {
     const mode = opts.recursive ? AddWatchMode.PERSISTENT_RECURSIVE : AddWatchMode.PERSISTENT;
-    await this.send({ type: OpCode.addWatch, path: this.full(path), mode }, path);
     const map = opts.recursive ? this.recursive : this.persistent;
-    this.register(map, path, listener);
+    await this.send({ type: OpCode.addWatch, path: this.full(path), mode }, path, undefined, () => this.register(map, path, listener));
     return async () => {
       const set = map.get(path);
       if (!set?.delete(listener) || set.size > 0) return;

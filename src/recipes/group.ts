@@ -162,6 +162,11 @@ export class GroupMembership implements MembershipView {
     return this;
   }
 
+  once(type: MembershipEventType | 'change', listener: MembershipListener): this {
+    this.emitter.once(type, listener);
+    return this;
+  }
+
   off(type: MembershipEventType | 'change', listener: MembershipListener): this {
     this.emitter.off(type, listener);
     return this;

@@ -16,6 +16,10 @@ import {
   type ConnectionState,
   type WatchEvent,
 } from '../../src/client/index.js';
+import { FrameDecoder } from '../../src/protocol/frame.js';
+import { JuteReader } from '../../src/protocol/jute.js';
+import { EventType, KeeperState, OpCode } from '../../src/protocol/opcodes.js';
+import { encodeConnectResponse, encodeNotification, encodeReply, readRequestHeader, type ResponseBody, type Stat } from '../../src/protocol/records.js';
 import { clientTargets, skipUnless, type ClientTestServer } from '../support/client-targets.js';
 import { expireSession, sleep, until } from '../support/client-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -33,6 +37,43 @@ test('a server answering garbage costs a connection, not the process', async () 
   await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
   const port = (fake.address() as { port: number }).port;
   await assert.rejects(PulseClient.connect(`127.0.0.1:${port}`, { connectTimeoutMs: 600 }), ConnectionLossError);
+  fake.close();
+});
+
+test('a notification in the same packet as the reply that set its watch is delivered', async () => {
+  // A server that answers every request with a Stat and, in the same write, the node's deletion.
+  const stat: Stat = { czxid: 1, mzxid: 1, ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: 0, numChildren: 0, pzxid: 1 };
+  const fake = createServer((sock) => {
+    const decoder = new FrameDecoder(1 << 20);
+    let handshaken = false;
+    sock.on('data', (chunk) => {
+      for (const frame of decoder.push(chunk)) {
+        if (!handshaken) {
+          handshaken = true;
+          sock.write(encodeConnectResponse({ protocolVersion: 0, timeOut: 4000, sessionId: 7n, passwd: Buffer.alloc(16), readOnly: false }));
+          continue;
+        }
+        const { xid, type } = readRequestHeader(new JuteReader(frame));
+        if (type === OpCode.ping || type === OpCode.closeSession) {
+          sock.write(encodeReply(xid, 0, 0, type));
+          continue;
+        }
+        const event = type === OpCode.addWatch ? EventType.NodeDataChanged : EventType.NodeDeleted;
+        const body: ResponseBody = type === OpCode.getData ? { data: Buffer.alloc(0), stat } : type === OpCode.addWatch ? {} : { stat };
+        sock.write(Buffer.concat([encodeReply(xid, 2, 0, type, body), encodeNotification(-1, { type: event, state: KeeperState.SyncConnected, path: '/x' })]));
+      }
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+  const client = await PulseClient.connect(`127.0.0.1:${(fake.address() as { port: number }).port}`);
+  const got: string[] = [];
+  await client.exists('/x', (e) => got.push(`exists ${e.type}`));
+  await client.getData('/x', (e) => got.push(`getData ${e.type}`));
+  await client.addWatch('/x', (e) => got.push(`addWatch ${e.type}`));
+  await until(() => got.length >= 3, 5000, 'the events');
+  await sleep(50);
+  assert.deepEqual(got.sort(), ['addWatch dataChanged', 'exists deleted', 'getData deleted']);
+  await client.close();
   fake.close();
 });
 
