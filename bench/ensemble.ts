@@ -9,11 +9,10 @@
  * --cpu-prof DIR writes a V8 CPU profile of each pulsekeeper member per workload into DIR.
  */
 import { mkdirSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build, STARTERS, type SystemName } from './ensembles.js';
-import { hold, rowLine, rowsTable, throughput, writeSection, type Row } from './workloads.js';
+import { build, STARTERS, whileAllRunning, type SystemName } from './ensembles.js';
+import { hold, rowLine, rowsTable, throughput, writeSection, type Row, runContext } from './workloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -49,10 +48,12 @@ async function main(): Promise<void> {
       // A fresh ensemble per workload: every run starts from the same empty tree and log.
       const ensemble = await STARTERS[system]({ forceSync: true, cpuProfDir });
       try {
-        const row =
+        const row = await whileAllRunning(
+          ensemble,
           workload === 'hold'
-            ? await hold(ensemble, { sessions: HOLD, seconds: HOLD_SECONDS })
-            : await throughput(ensemble, workload, { ops: OPS, sessions: SESSIONS, window: WINDOW, maxSeconds: MAX_SECONDS });
+            ? hold(ensemble, { sessions: HOLD, seconds: HOLD_SECONDS })
+            : throughput(ensemble, workload, { ops: OPS, sessions: SESSIONS, window: WINDOW, maxSeconds: MAX_SECONDS }),
+        );
         rows.push(row);
         console.log(rowLine(row));
       } finally {
@@ -69,7 +70,7 @@ function writeReport(rows: Row[]): void {
   writeSection('ensemble-bench', [
     '## Three-member ensembles: pulsekeeper vs Apache ZooKeeper 3.8',
     '',
-    `Command: \`npm run bench:ensemble${args ? ' -- ' + args : ''}\` (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}).`,
+    `Command: \`npm run bench:ensemble${args ? ' -- ' + args : ''}\` (${runContext()}).`,
     'Three member processes of each on 127.0.0.1 (6 processes plus the load generator on the same 2 cores), forceSync=yes for both',
     '(every acknowledged write is fsynced on a quorum, data on the local ext4 disk), ZooKeeper with its shipped timing defaults and',
     "the server JIT, pulsekeeper with its defaults. A fresh ensemble per workload. The single-server benchmark's workloads:",

@@ -9,13 +9,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../test/support/ports.js';
 import { fourLetter } from '../test/support/zookeeper.js';
-import { ZooKeeperEnsemble } from '../test/support/zookeeper-ensemble.js';
+import { endWithParent, ZooKeeperEnsemble } from '../test/support/zookeeper-ensemble.js';
 import type { LoadTarget } from './workloads.js';
 
 export interface BenchEnsemble extends LoadTarget {
   name: 'pulsekeeper' | 'zookeeper';
   ids: number[];
   port(id: number): number;
+  /** The member's process id while it runs. */
+  pid(id: number): number | undefined;
   isRunning(id: number): boolean;
   /** srvr's Mode, 'not serving', or undefined when the member does not answer. */
   mode(id: number): Promise<string | undefined>;
@@ -120,6 +122,10 @@ class PulsekeeperEnsemble implements BenchEnsemble {
     return m;
   }
 
+  pid(id: number): number | undefined {
+    return this.isRunning(id) ? this.member(id).process!.pid : undefined;
+  }
+
   pids(): number[] {
     return this.ids.filter((id) => this.isRunning(id)).map((id) => this.member(id).process!.pid!);
   }
@@ -141,6 +147,7 @@ class PulsekeeperEnsemble implements BenchEnsemble {
       env: { ...process.env, PULSEKEEPER_LOG_LEVEL: process.env.PULSEKEEPER_LOG_LEVEL ?? 'info' },
     });
     closeSync(log);
+    endWithParent(m.process);
   }
 
   async waitServing(id: number, timeoutMs = 60_000): Promise<void> {
@@ -216,6 +223,7 @@ function zookeeperTarget(zk: ZooKeeperEnsemble): BenchEnsemble {
       return [...zk.members.values()].map((m) => m.clientPort);
     },
     port: (id) => zk.member(id).clientPort,
+    pid: (id) => (zk.isRunning(id) ? zk.member(id).process!.pid : undefined),
     pids: () => [...zk.members.values()].filter((m) => zk.isRunning(m.id)).map((m) => m.process!.pid!),
     isRunning: (id) => zk.isRunning(id),
     mode: (id) => zk.mode(id),
@@ -243,6 +251,22 @@ export async function startZooKeeperEnsemble(opts: EnsembleOptions): Promise<Ben
     jvmArgs: opts.jvmArgs ?? ['-Xms512m', '-Xmx2g'],
   });
   return zookeeperTarget(zk);
+}
+
+/** Runs `work`, failing as soon as any member of the ensemble has exited (a load would wait for its replies forever). */
+export async function whileAllRunning<T>(e: BenchEnsemble, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const died = new Promise<never>((_, reject) => {
+    timer = setInterval(() => {
+      const gone = e.ids.filter((id) => !e.isRunning(id));
+      if (gone.length > 0) reject(new Error(`${e.name} member ${gone.join(', ')} exited during the run`));
+    }, 500);
+  });
+  try {
+    return await Promise.race([work, died]);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export const STARTERS = { pulsekeeper: startPulsekeeperEnsemble, zookeeper: startZooKeeperEnsemble } as const;

@@ -13,7 +13,6 @@
  * term), at whichever probe comes first. Then the killed member is restarted and rejoins.
  */
 import { connect, type Socket } from 'node:net';
-import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { FrameDecoder } from '../src/protocol/frame.js';
 import { JuteReader } from '../src/protocol/jute.js';
@@ -22,7 +21,7 @@ import { encodeConnectRequest, readConnectResponse, readReplyHeader } from '../s
 import { build, STARTERS, type BenchEnsemble, type SystemName } from './ensembles.js';
 import { createFrame, frame, LoadSession } from './load.js';
 import { SteadyLoad, type SteadyLoadReport } from './steady-load.js';
-import { quantile, writeSection } from './workloads.js';
+import { quantile, writeSection, runContext } from './workloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -255,7 +254,7 @@ async function main(): Promise<void> {
   writeSection('failover-bench', [
     '## Failover: SIGKILL the leader of a three-member ensemble under load',
     '',
-    `Command: \`npm run bench:failover${args ? ' -- ' + args : ''}\` (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}).`,
+    `Command: \`npm run bench:failover${args ? ' -- ' + args : ''}\` (${runContext()}).`,
     'Three members of each on 127.0.0.1, forceSync=yes. During every trial a background load runs: ' +
       `${SESSIONS} sessions spread over the members, ${WINDOW} requests in flight each, ${WRITE_PERCENT}% setData and the rest getData;`,
     'a session whose connection ends opens a new one on another running member. After 2 s of load the leader is killed with',

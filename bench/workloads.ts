@@ -4,6 +4,7 @@
  * spread over them) and returns one row of the report.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { CreateMode, OpCode } from '../src/protocol/opcodes.js';
 import { createFrame, drive, frame, LoadSession, percentiles, type Result } from './load.js';
 import { cpuSeconds, rssBytes } from './servers.js';
@@ -35,7 +36,14 @@ export interface HoldOptions {
   seconds: number;
 }
 
-export const THROUGHPUT_WORKLOADS = ['create', 'set', 'get', 'mixed', 'ephemeral'];
+/** The machine is shared: how busy it was when this run began goes into the report. */
+const loadAtStart = loadavg()[0];
+
+/** Date, machine and how busy it was at the start, for a report's command line. */
+export function runContext(): string {
+  return `${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}, 1-minute load average ${loadAtStart.toFixed(1)} at the start`;
+}
+
 const DATA = Buffer.alloc(100, 'x');
 
 export function totalCpuSeconds(pids: number[]): number {

@@ -43,17 +43,24 @@ export interface ZooKeeperMember {
   log: string;
 }
 
-/** Every member process alive, ended synchronously if the parent exits without closing its ensembles. */
+/** Every member process alive, ended if the parent exits or is interrupted without closing its ensembles. */
 const alive = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
+let hooksInstalled = false;
+export function endWithParent(child: ChildProcess): void {
   alive.add(child);
   child.once('exit', () => alive.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const killAll = () => {
     for (const c of alive) c.kill('SIGKILL');
-  });
+  };
+  process.once('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    });
+  }
 }
 
 const SERVING = new Set(['leader', 'follower', 'observer']);
@@ -129,7 +136,7 @@ export class ZooKeeperEnsemble {
     const jvm = ['-Dzookeeper.admin.enableServer=false', ...(this.opts.jvmArgs ?? ['-Xmx512m'])];
     const { cmd, args } = javaCommand('org.apache.zookeeper.server.quorum.QuorumPeerMain', [join(m.dataDir, 'zoo.cfg')], jvm, this.opts.tuning);
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    track(child);
+    endWithParent(child);
     m.process = child;
     m.log = '';
     child.stderr!.on('data', (c: Buffer) => {
