@@ -83,6 +83,8 @@ export interface EnsembleOptions {
   cfg?: Record<string, string | number | boolean>;
   /** Keep member logs (stderr) in memory for failing tests to print. */
   keepLogs?: boolean;
+  /** One server configured without server.N lines, as a single server is run (size 1, nothing else). */
+  standalone?: boolean;
 }
 
 export interface Member {
@@ -106,6 +108,7 @@ export class TestEnsemble {
   ) {}
 
   static async start(opts: EnsembleOptions): Promise<TestEnsemble> {
+    if (opts.standalone && (opts.size !== 1 || opts.observers || opts.spares)) throw new Error('a standalone server is one member alone');
     const e = new TestEnsemble(mkdtempSync(join(tmpdir(), 'pk-ensemble-')), opts);
     const started = opts.size + (opts.observers ?? 0);
     const total = started + (opts.spares ?? 0);
@@ -151,7 +154,7 @@ export class TestEnsemble {
       'maxClientCnxns=0',
     ];
     for (const [k, v] of Object.entries(this.opts.cfg ?? {})) lines.push(`${k}=${v}`);
-    for (const o of this.members.values()) {
+    for (const o of this.opts.standalone ? [] : this.members.values()) {
       if (o.spare && o.id !== m.id) continue;
       const peerPort = o.id === m.id ? o.peerPort : this.links.get(`${m.id}->${o.id}`)!.port;
       lines.push(`server.${o.id}=127.0.0.1:${peerPort}:0:${o.observer ? 'observer' : 'participant'};127.0.0.1:${o.clientPort}`);
@@ -190,7 +193,7 @@ export class TestEnsemble {
     });
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`member ${id} exited at start (${child.exitCode}):\n${m.log.slice(-4000)}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`member ${id} exited at start (${child.exitCode ?? child.signalCode}):\n${m.log.slice(-4000)}`);
       try {
         if ((await fourLetter(m.clientPort, 'ruok')) === 'imok') return;
       } catch {
