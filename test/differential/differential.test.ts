@@ -1,50 +1,49 @@
 /**
  * Differential test: the same seeded operation sequences run against Apache
- * ZooKeeper 3.8 and pulsekeeper; every reply, Stat and watch event must match.
- * DIFF_SEED=n replays one seed; DIFF_SEEDS and DIFF_OPS size the run.
+ * ZooKeeper 3.8, pulsekeeper and a 3-member pulsekeeper ensemble whose sessions
+ * sit on different members; every reply, Stat and watch event must match
+ * ZooKeeper's. DIFF_SEED=n replays one seed; DIFF_SEEDS and DIFF_OPS size the run;
+ * the first DIFF_ENSEMBLE_SEEDS seeds include the ensemble (its three processes
+ * start afresh for every seed).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type RunningServer } from '../../src/index.js';
 import { runSeed, Target } from '../support/differential.js';
-import { skipWithoutZooKeeper, startZooKeeper, type RunningZooKeeper } from '../support/zookeeper.js';
+import { pulsekeeperEnsembleTarget, pulsekeeperTarget, zookeeperTarget, type ServerOptions, type TestServer } from '../support/servers.js';
+import { skipWithoutZooKeeper } from '../support/zookeeper.js';
 
 const skip = skipWithoutZooKeeper();
 const seeds = process.env.DIFF_SEED ? [Number(process.env.DIFF_SEED)] : Array.from({ length: Number(process.env.DIFF_SEEDS ?? 20) }, (_, i) => Number(process.env.DIFF_FIRST_SEED ?? 1000) + i);
 const opsPerSeed = Number(process.env.DIFF_OPS ?? 300);
+const ensembleSeeds = Math.min(seeds.length, Number(process.env.DIFF_ENSEMBLE_SEEDS ?? 8));
+const options: ServerOptions = { extendedTypesEnabled: true, tickTime: 2000 };
 
-let zk: RunningZooKeeper;
-let pk: RunningServer;
+test(
+  `pulsekeeper (${seeds.length} seeds) and a pulsekeeper ensemble (${ensembleSeeds} seeds) answer like Apache ZooKeeper (${opsPerSeed} ops each)`,
+  { skip },
+  async () => {
+    let total = 0;
+    const failures: string[] = [];
+    for (const [n, seed] of seeds.entries()) {
+      // Fresh servers for every seed, so each starts from an empty tree.
+      const kinds = n < ensembleSeeds ? [zookeeperTarget, pulsekeeperTarget, pulsekeeperEnsembleTarget] : [zookeeperTarget, pulsekeeperTarget];
+      const servers = await Promise.all(kinds.map((t) => t.start(options)));
+      try {
+        const r = await runSeed(seed, opsPerSeed, async () => servers.map(differentialTarget));
+        total += r.ops;
+        for (const d of r.differences) {
+          const logs = servers.find((s) => s.name === d.target)?.ensemble?.logs();
+          failures.push(logs ? `${d.text}\n${logs}` : d.text);
+        }
+      } finally {
+        await Promise.all(servers.map((s) => s.stop()));
+      }
+    }
+    assert.deepEqual(failures, [], failures.join('\n\n'));
+    assert.ok(total >= seeds.length * opsPerSeed);
+  },
+);
 
-before(async () => {
-  if (skip) return;
-  zk = await startZooKeeper({ extendedTypesEnabled: true, forceSync: false, tickTime: 2000 });
-  pk = await startServer({ extendedTypesEnabled: true, tickTime: 2000 });
-});
-
-after(async () => {
-  await zk?.stop();
-  await pk?.close();
-});
-
-test(`pulsekeeper answers like Apache ZooKeeper (${seeds.length} seeds x ${opsPerSeed} ops)`, { skip }, async () => {
-  let total = 0;
-  const failures: string[] = [];
-  for (const seed of seeds) {
-    // Each seed gets a fresh tree on both sides: the root path names are scoped by seed.
-    const r = await runSeed(seed, opsPerSeed, async () => [new Target('zookeeper', zk.port), new Target('pulsekeeper', pk.port)]);
-    total += r.ops;
-    if (r.text) failures.push(r.text);
-    await resetTrees();
-  }
-  assert.deepEqual(failures, [], failures.join('\n\n'));
-  assert.ok(total >= seeds.length * opsPerSeed);
-});
-
-/** Restarts both servers so each seed starts from an empty tree. */
-async function resetTrees(): Promise<void> {
-  await zk.stop();
-  await pk.close();
-  zk = await startZooKeeper({ extendedTypesEnabled: true, forceSync: false, tickTime: 2000 });
-  pk = await startServer({ extendedTypesEnabled: true, tickTime: 2000 });
+function differentialTarget(s: TestServer): Target {
+  return new Target(s.name, s.ports, { ensembleConfig: s.ensemble !== undefined });
 }

@@ -1,16 +1,35 @@
 /**
- * Runs generated operation sequences against two servers in lockstep and reports
- * the first difference. Results are normalised so that only what a client can
- * rely on is compared: zxids by their order of appearance, times by whether
- * ctime equals mtime, session ids by which session they are.
+ * Runs generated operation sequences against several servers in lockstep and reports
+ * the first difference of each from the first (the reference). Results are
+ * normalised so that only what a client can rely on is compared: zxids by their
+ * order of appearance, times by whether ctime equals mtime, session ids by which
+ * session they are.
+ *
+ * A target with several client ports (an ensemble) spreads its sessions over its
+ * members, and a reconnecting session moves on to the next member. Every step ends
+ * with a sync on every session and on every member, so the next step's reads, on
+ * whichever member, follow all writes made so far (ZooKeeper promises no more to
+ * sessions on different servers).
  */
 import { OpCode } from '../../src/protocol/opcodes.js';
-import { errorName } from '../../src/protocol/errors.js';
+import { ErrorCode, errorName } from '../../src/protocol/errors.js';
 import type { RequestBody, Stat } from '../../src/protocol/records.js';
 import { generate, SESSIONS, type Step } from './generator.js';
 import { RawClient, type Reply } from './raw-client.js';
 
 const TIMEOUT = 30_000;
+const CONFIG_NODE = '/zookeeper/config';
+
+export interface TargetOptions {
+  /**
+   * The server is an ensemble member compared with a standalone reference. An
+   * ensemble writes its membership into /zookeeper/config once, where a standalone
+   * ZooKeeper leaves the node empty and unwritten: only that node's data and the Stat
+   * fields its one write sets (mzxid, mtime, version, dataLength) are shown as the
+   * unwritten node's, and its write's zxid is kept out of the zxid ranks.
+   */
+  ensembleConfig?: boolean;
+}
 
 export class Target {
   clients: RawClient[] = [];
@@ -18,21 +37,56 @@ export class Target {
   sessionIds: bigint[] = [];
   private zxids = new Map<number, number>();
   private seen: number[] = [];
+  /** Index into ports of each session's member. */
+  private memberOf: number[] = [];
+  /** One session per member that only syncs, so a member no session is on is caught up too. */
+  private syncers: RawClient[] = [];
+  /** Zxid of the ensemble's write of /zookeeper/config (ensembleConfig only). */
+  private configZxid = 0;
+  /** Bytes of /zookeeper/config data in the reply being normalised. */
+  private configBytes = 0;
 
   constructor(
     readonly name: string,
-    readonly port: number,
-  ) {}
-
-  async open(): Promise<void> {
-    for (let i = 0; i < SESSIONS; i++) this.clients.push(await this.newSession());
-    this.seen = this.clients.map(() => 0);
+    readonly ports: number[],
+    private readonly opts: TargetOptions = {},
+  ) {
+    if (ports.length === 0) throw new Error(`${name}: no client port`);
   }
 
-  async newSession(): Promise<RawClient> {
-    const c = await RawClient.connect(this.port, { timeout: TIMEOUT });
+  async open(): Promise<void> {
+    for (let i = 0; i < SESSIONS; i++) {
+      this.memberOf.push(i % this.ports.length);
+      this.clients.push(await this.newSession(i));
+    }
+    this.seen = this.clients.map(() => 0);
+    if (this.ports.length > 1) this.syncers = await Promise.all(this.ports.map((port) => RawClient.connect(port, { timeout: TIMEOUT })));
+    if (this.opts.ensembleConfig) this.configZxid = await this.waitForConfig();
+  }
+
+  /** The zxid that wrote the membership into /zookeeper/config, once the first session's member has applied it. */
+  private async waitForConfig(): Promise<number> {
+    const c = this.clients[0];
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      await c.request({ type: OpCode.sync, path: '/' });
+      const r = await c.request({ type: OpCode.getData, path: CONFIG_NODE, watch: false });
+      const stat = (r.response as { stat?: Stat } | undefined)?.stat;
+      if (stat && stat.mzxid > 0) return stat.mzxid;
+      if (performance.now() > deadline) throw new Error(`${this.name}: /zookeeper/config was not written within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async newSession(i: number): Promise<RawClient> {
+    const c = await RawClient.connect(this.ports[this.memberOf[i]], { timeout: TIMEOUT });
     this.sessionIds.push(c.session.sessionId);
     return c;
+  }
+
+  /** The ensemble's /zookeeper/config, not yet written by the time a member read it, looks unwritten already. */
+  private isWrittenConfig(s: Stat): boolean {
+    return this.configZxid > 0 && s.czxid === 0 && s.mzxid === this.configZxid;
   }
 
   zxid(z: number): number | string {
@@ -47,6 +101,7 @@ export class Target {
   }
 
   stat(s: Stat): Record<string, unknown> {
+    if (this.isWrittenConfig(s)) s = { ...s, mzxid: 0, mtime: s.ctime, version: 0, dataLength: 0 };
     const owner = s.ephemeralOwner;
     const idx = this.sessionIds.indexOf(owner);
     return {
@@ -72,9 +127,14 @@ export class Target {
       const o = value as Record<string, unknown>;
       if ('czxid' in o && 'pzxid' in o) return this.stat(o as unknown as Stat);
       const out: Record<string, unknown> = {};
+      const writtenConfig = Buffer.isBuffer(o.data) && o.stat !== undefined && this.isWrittenConfig(o.stat as Stat);
       for (const [k, v] of Object.entries(o)) {
         // ZooKeeper keeps these in hash sets: their order means nothing.
         if (k === 'children' || k === 'ephemerals') out[k] = [...(v as string[])].sort();
+        else if (k === 'data' && writtenConfig) {
+          this.configBytes += (v as Buffer).length;
+          out[k] = '';
+        }
         else if (k === 'clientInfo') out[k] = (v as { authScheme: string; user: string }[]).map((c) => `${c.authScheme}:${c.user}`).sort();
         else out[k] = this.normalise(v);
       }
@@ -84,7 +144,9 @@ export class Target {
   }
 
   reply(r: Reply): unknown {
-    return { err: errorName(r.err), response: this.normalise(r.response), bodyBytes: r.bodyBytes };
+    this.configBytes = 0;
+    const response = this.normalise(r.response);
+    return { err: errorName(r.err), response, bodyBytes: r.bodyBytes - this.configBytes };
   }
 
   /**
@@ -93,7 +155,7 @@ export class Target {
    * ZooKeeper), so the events of all writes so far are in.
    */
   async drainEvents(): Promise<unknown[]> {
-    await Promise.all(this.clients.map((c) => c.request({ type: OpCode.sync, path: '/' }).catch(() => undefined)));
+    await Promise.all([...this.clients, ...this.syncers].map((c) => c.request({ type: OpCode.sync, path: '/' }).catch(() => undefined)));
     return this.clients.map((c, i) => {
       const fresh = c.events.slice(this.seen[i]);
       this.seen[i] = c.events.length;
@@ -101,16 +163,29 @@ export class Target {
     });
   }
 
+  /**
+   * ZooKeeper answers checkWatches from its server's watch table, where a watch of any
+   * connection on the path counts (containsWatcher). On an ensemble the answer then
+   * depends on which sessions share the member; a standalone reference has them all on
+   * one server, so its answer is OK when any member says OK. The sessions that only
+   * sync, one per member, hold no watches of their own: they ask each member.
+   */
+  private async checkOnEveryMember(body: RequestBody): Promise<Reply | undefined> {
+    const replies = await Promise.all(this.syncers.map((c) => c.request(body)));
+    return replies.find((r) => r.err === ErrorCode.OK);
+  }
+
   async run(step: Step): Promise<unknown> {
     const i = step.session;
     if (step.kind === 'request') {
-      const r = await this.clients[i].request(step.body);
+      let r = await this.clients[i].request(step.body);
+      if (step.body.type === OpCode.checkWatches && r.err === ErrorCode.NOWATCHER) r = (await this.checkOnEveryMember(step.body)) ?? r;
       return { reply: this.reply(r), events: await this.drainEvents() };
     }
     const old = this.clients[i];
     if (step.kind === 'renew') {
       await old.close();
-      this.clients[i] = await this.newSession();
+      this.clients[i] = await this.newSession(i);
       this.seen[i] = 0;
       // ZooKeeper deletes a closed session's ephemerals in hash-set order: only the set of events counts.
       const events = (await this.drainEvents()) as string[][];
@@ -118,7 +193,9 @@ export class Target {
     }
     const rel = old.lastZxid;
     await old.destroy();
-    const c = await RawClient.connect(this.port, {
+    // As a client whose server failed: on to the next member, which the last step's sync brought up to date.
+    this.memberOf[i] = (this.memberOf[i] + 1) % this.ports.length;
+    const c = await RawClient.connect(this.ports[this.memberOf[i]], {
       timeout: TIMEOUT,
       sessionId: old.session.sessionId,
       passwd: old.session.passwd,
@@ -132,7 +209,7 @@ export class Target {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+    await Promise.all([...this.clients, ...this.syncers].map((c) => c.close().catch(() => undefined)));
   }
 }
 
@@ -140,8 +217,11 @@ export interface Difference {
   seed: number;
   index: number;
   step: Step;
-  a: unknown;
-  b: unknown;
+  /** The target that answered differently from the reference. */
+  target: string;
+  expected: unknown;
+  actual: unknown;
+  text: string;
 }
 
 function describe(step: Step): string {
@@ -154,32 +234,38 @@ function opLabel(t: number): string {
   return Object.entries(OpCode).find(([, v]) => v === t)?.[0] ?? String(t);
 }
 
-/** Runs one seed against two fresh targets; returns the first difference or the op count. */
-export async function runSeed(
-  seed: number,
-  count: number,
-  makeTargets: () => Promise<[Target, Target]>,
-): Promise<{ ops: number; difference?: Difference; text?: string }> {
-  const [a, b] = await makeTargets();
-  await a.open();
-  await b.open();
+/**
+ * Runs one seed against fresh targets, the first being the reference, all taking each
+ * step at once. A target that answers a step differently is left out from there on
+ * (its state may have drifted); returns the steps run and each target's first difference.
+ */
+export async function runSeed(seed: number, count: number, makeTargets: () => Promise<Target[]>): Promise<{ ops: number; differences: Difference[] }> {
+  const [reference, ...others] = await makeTargets();
+  const differences: Difference[] = [];
   let index = 0;
   try {
+    await Promise.all([reference, ...others].map((t) => t.open()));
+    let agreeing = others;
     for (const step of generate(seed, count)) {
-      const ra = await a.run(step).catch((e: Error) => ({ failed: e.message }));
-      const rb = await b.run(step).catch((e: Error) => ({ failed: e.message }));
-      const ja = JSON.stringify(ra);
-      const jb = JSON.stringify(rb);
-      if (ja !== jb) {
+      const results = await Promise.all([reference, ...agreeing].map((t) => t.run(step).catch((e: Error) => ({ failed: e.message }))));
+      const expected = JSON.stringify(results[0]);
+      const still: Target[] = [];
+      agreeing.forEach((t, k) => {
+        const actual = JSON.stringify(results[k + 1]);
+        if (actual === expected) return void still.push(t);
         const text =
-          `seed ${seed} differs at step ${index}: ${describe(step)}\n` + `  ${a.name}: ${ja}\n` + `  ${b.name}: ${jb}\n` + `replay: DIFF_SEED=${seed}`;
-        return { ops: index + 1, difference: { seed, index, step, a: ra, b: rb }, text };
-      }
+          `seed ${seed} differs at step ${index}: ${describe(step)}\n` +
+          `  ${reference.name}: ${expected}\n` +
+          `  ${t.name}: ${actual}\n` +
+          `replay: DIFF_SEED=${seed}`;
+        differences.push({ seed, index, step, target: t.name, expected: results[0], actual: results[k + 1], text });
+      });
+      agreeing = still;
       index++;
+      if (agreeing.length === 0) break;
     }
-    return { ops: index };
+    return { ops: index, differences };
   } finally {
-    await a.close();
-    await b.close();
+    await Promise.all([reference, ...others].map((t) => t.close()));
   }
 }

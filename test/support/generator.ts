@@ -97,8 +97,16 @@ function multiOp(rng: Rng): MultiOp {
     [4, () => createOp(rng)],
     [2, () => ({ type: OpCode.delete, path: path(rng), version: version(rng) })],
     [2, () => ({ type: OpCode.setData, path: path(rng), data: data(rng), version: version(rng) })],
-    [2, () => ({ type: OpCode.check, path: path(rng), version: version(rng) })],
+    [2, () => checkOp(rng)],
   ])();
+}
+
+function checkOp(rng: Rng): MultiOp {
+  const p = path(rng);
+  const v = version(rng);
+  // /zookeeper/config's version tells whether the membership was ever written into it (an
+  // ensemble's was, a standalone server's not): a check of it matches any version.
+  return { type: OpCode.check, path: p, version: p === '/zookeeper/config' ? -1 : v };
 }
 
 function watchLists(rng: Rng): { data: string[]; exist: string[]; child: string[] } {
