@@ -1,16 +1,19 @@
 /**
  * Heartbeat-based session liveness over real loopback sockets: expiry within
  * [timeout, timeout + tick] of the last heartbeat, never while pinging, reattach
- * before the deadline, SessionExpired after it.
+ * before the deadline, SessionExpired after it. On a 3-member ensemble the client
+ * sits on a follower: the follower passes the sessions it hears from on to the
+ * leader, which alone expires sessions.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type RunningServer } from '../../src/index.js';
+import { startServer } from '../../src/index.js';
+import { hex } from '../../src/server/four-letter.js';
 import { createLogger } from '../../src/util/log.js';
 import { CreateMode, EventType, OpCode } from '../../src/protocol/opcodes.js';
 import { ErrorCode } from '../../src/protocol/errors.js';
 import { RawClient } from '../support/raw-client.js';
-import { targets, type TestServer } from '../support/servers.js';
+import { ENSEMBLE_HEARTBEAT_MS, pulsekeeperEnsembleTarget, targets, type Target, type TestServer } from '../support/servers.js';
 
 const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 const TICK = 100;
@@ -18,6 +21,7 @@ const TIMEOUT = 600;
 /** Allowance for timers and the event's trip back on a shared machine; only ever added to an upper bound. */
 const SCHEDULING_SLACK = 250;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const OPTIONS = { tickTime: TICK, minSessionTimeout: 2 * TICK };
 
 async function ephemeral(c: RawClient, path: string): Promise<void> {
   const r = await c.request({ type: OpCode.create, path, data: Buffer.alloc(0), acl: OPEN, flags: CreateMode.EPHEMERAL });
@@ -28,88 +32,178 @@ async function exists(c: RawClient, path: string, watch = false): Promise<boolea
   return (await c.request({ type: OpCode.exists, path, watch })).err === ErrorCode.OK;
 }
 
-describe('session expiry timing (pulsekeeper)', () => {
-  let server: RunningServer;
+/** One ensemble for the whole file: the timing tests and the lifecycle tests share it. */
+let ensemble: Promise<TestServer> | undefined;
+const sharedEnsemble = () => (ensemble ??= pulsekeeperEnsembleTarget.start(OPTIONS));
+after(async () => (await ensemble)?.stop());
+
+interface ExpiryLine {
+  msg: string;
+  sessionId: string;
+  timeoutMs: number;
+  sinceLastHeardMs: number;
+}
+
+/** Where the timing tests put their clients and find the expiry log. */
+interface TimingSetup {
+  /** The silent and pinging clients' server. */
+  clientPort: number;
+  /** The watcher's server: another member of an ensemble, so the deletion reaches it through the log. */
+  watcherPort: number;
+  /** How late the member that expires sessions may hear of a heartbeat after its client sent it. */
+  relayMs: number;
+  /** The 'session expired' log lines and whether the member that wrote them led. */
+  expiries(): Promise<{ line: ExpiryLine; byLeader: boolean }[]>;
+  /** Throws unless the clients' server is still where the test wants it (a follower, in an ensemble). */
+  checkPlacement(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const parseLines = (text: string[]): ExpiryLine[] => text.filter((l) => l.trim() !== '').map((l) => JSON.parse(l)).filter((l) => l.msg === 'session expired');
+
+async function inProcess(): Promise<TimingSetup> {
   const logs: string[] = [];
-  before(async () => {
-    server = await startServer({ tickTime: TICK, minSessionTimeout: 2 * TICK, logger: createLogger({ sink: (l) => logs.push(l) }) });
-  });
-  after(async () => server?.close());
+  const server = await startServer({ ...OPTIONS, logger: createLogger({ sink: (l) => logs.push(l) }) });
+  return {
+    clientPort: server.port,
+    watcherPort: server.port,
+    relayMs: 0,
+    expiries: async () => parseLines(logs).map((line) => ({ line, byLeader: true })),
+    checkPlacement: async () => {},
+    stop: () => server.close(),
+  };
+}
 
-  test('a silent session is expired no sooner than its timeout and within one tick after it', async () => {
-    const watcher = await RawClient.connect(server.port, { timeout: 10_000 });
-    for (let i = 0; i < 3; i++) {
-      const silent = await RawClient.connect(server.port, { timeout: TIMEOUT });
-      assert.equal(silent.session.timeOut, TIMEOUT);
-      const path = `/silent-${i}`;
-      await ephemeral(silent, path);
-      assert.equal(await exists(watcher, path, true), true);
-      const sentAt = performance.now();
-      const reply = silent.ping();
-      await reply;
-      const repliedAt = performance.now();
-      // From here the client says nothing (the socket stays open).
-      const before = watcher.events.length;
-      const deadline = performance.now() + TIMEOUT * 4;
-      while (watcher.events.length === before && performance.now() < deadline) await watcher.waitForEvents(before + 1, 50);
-      const firedAt = performance.now();
-      const ev = watcher.events[before];
-      assert.ok(ev, 'the ephemeral of a silent session is deleted');
-      assert.equal(ev.type, EventType.NodeDeleted);
-      assert.equal(ev.path, path);
-      assert.ok(firedAt - sentAt >= TIMEOUT, `expired ${Math.round(firedAt - sentAt)} ms after the last heartbeat, before the ${TIMEOUT} ms timeout`);
-      assert.ok(
-        firedAt - repliedAt <= TIMEOUT + TICK + SCHEDULING_SLACK,
-        `expired ${Math.round(firedAt - repliedAt)} ms after the last heartbeat; bound ${TIMEOUT + TICK} (+${SCHEDULING_SLACK} scheduling)`,
-      );
-      await silent.whenClosed();
-    }
-    await watcher.close();
-  });
+async function onFollower(): Promise<TimingSetup> {
+  const server = await sharedEnsemble();
+  const e = server.ensemble!;
+  const idOf = (port: number) => [...e.members.values()].find((m) => m.clientPort === port)!.id;
+  return {
+    clientPort: server.ports[0],
+    watcherPort: server.ports[2],
+    // A follower passes the sessions it heard from on to the leader once per heartbeat interval.
+    relayMs: ENSEMBLE_HEARTBEAT_MS,
+    async expiries() {
+      const leader = await e.waitForLeader();
+      return [...e.members.values()].flatMap((m) => parseLines(m.log.split('\n')).map((line) => ({ line, byLeader: m.id === leader })));
+    },
+    async checkPlacement() {
+      assert.equal(await e.mode(idOf(server.ports[0])), 'follower', `the clients' member no longer follows:\n${e.logs()}`);
+    },
+    stop: async () => {},
+  };
+}
 
-  test('each expiry is logged with session id, timeout and time since last heard', async () => {
-    const lines = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'session expired');
-    assert.ok(lines.length >= 3);
-    for (const l of lines) {
-      assert.match(l.sessionId, /^0x[0-9a-f]+$/);
-      assert.equal(l.timeoutMs, TIMEOUT);
-      assert.ok(l.sinceLastHeardMs >= TIMEOUT);
-    }
-  });
+for (const [name, setUp] of [
+  ['pulsekeeper', inProcess],
+  ['a follower of a pulsekeeper ensemble', onFollower],
+] as const) {
+  describe(`session expiry timing (${name})`, () => {
+    let s: TimingSetup;
+    const silentIds: string[] = [];
+    before(async () => {
+      s = await setUp();
+    });
+    after(async () => s?.stop());
 
-  test('a session pinging every timeout/3 is never expired', async () => {
-    const c = await RawClient.connect(server.port, { timeout: TIMEOUT });
-    await ephemeral(c, '/pinger');
-    const watcher = await RawClient.connect(server.port, { timeout: 10_000 });
-    assert.equal(await exists(watcher, '/pinger', true), true);
-    const until = performance.now() + TIMEOUT * 8;
-    while (performance.now() < until) {
-      await sleep(TIMEOUT / 3);
-      const [r] = await Promise.all([c.ping(), watcher.ping()]);
-      assert.equal(r.err, 0);
-    }
-    assert.equal(watcher.events.length, 0, 'no NodeDeleted for a live session');
-    assert.equal(await exists(watcher, '/pinger'), true);
-    await c.close();
-    await watcher.close();
-  });
-});
+    test('a silent session is expired no sooner than its timeout and within one tick after it', async (t) => {
+      await s.checkPlacement();
+      const watcher = await RawClient.connect(s.watcherPort, { timeout: 10_000 });
+      for (let i = 0; i < 3; i++) {
+        const silent = await RawClient.connect(s.clientPort, { timeout: TIMEOUT });
+        assert.equal(silent.session.timeOut, TIMEOUT);
+        silentIds.push(hex(silent.session.sessionId));
+        const path = `/silent-${i}`;
+        await ephemeral(silent, path);
+        // The watcher's member may not have applied the create yet: sync first.
+        await watcher.request({ type: OpCode.sync, path });
+        assert.equal(await exists(watcher, path, true), true);
+        const sentAt = performance.now();
+        const reply = silent.ping();
+        await reply;
+        const repliedAt = performance.now();
+        // From here the client says nothing (the socket stays open).
+        const before = watcher.events.length;
+        const deadline = performance.now() + TIMEOUT * 4;
+        while (watcher.events.length === before && performance.now() < deadline) await watcher.waitForEvents(before + 1, 50);
+        const firedAt = performance.now();
+        const ev = watcher.events[before];
+        assert.ok(ev, 'the ephemeral of a silent session is deleted');
+        assert.equal(ev.type, EventType.NodeDeleted);
+        assert.equal(ev.path, path);
+        assert.ok(firedAt - sentAt >= TIMEOUT, `expired ${Math.round(firedAt - sentAt)} ms after the last heartbeat, before the ${TIMEOUT} ms timeout`);
+        const bound = TIMEOUT + TICK + s.relayMs;
+        assert.ok(
+          firedAt - repliedAt <= bound + SCHEDULING_SLACK,
+          `expired ${Math.round(firedAt - repliedAt)} ms after the last heartbeat; bound ${bound} (+${SCHEDULING_SLACK} scheduling)`,
+        );
+        t.diagnostic(`expiry seen ${Math.round(firedAt - sentAt)} ms after the last ping was sent (timeout ${TIMEOUT}, tick ${TICK})`);
+        await silent.whenClosed();
+      }
+      await watcher.close();
+    });
 
-for (const target of targets()) {
+    test('each expiry is logged, by the member that leads, with session id, timeout and time since last heard', async () => {
+      const lines = (await s.expiries()).filter((e) => silentIds.includes(e.line.sessionId));
+      assert.deepEqual(lines.map((e) => e.line.sessionId).sort(), [...silentIds].sort(), 'each silent session is expired once');
+      for (const { line, byLeader } of lines) {
+        assert.ok(byLeader, `session ${line.sessionId} expired by a member that does not lead`);
+        assert.match(line.sessionId, /^0x[0-9a-f]+$/);
+        assert.equal(line.timeoutMs, TIMEOUT);
+        assert.ok(line.sinceLastHeardMs >= TIMEOUT);
+      }
+    });
+
+    test('a session pinging every timeout/3 is never expired', async () => {
+      await s.checkPlacement();
+      const c = await RawClient.connect(s.clientPort, { timeout: TIMEOUT });
+      await ephemeral(c, '/pinger');
+      const watcher = await RawClient.connect(s.watcherPort, { timeout: 10_000 });
+      await watcher.request({ type: OpCode.sync, path: '/pinger' });
+      assert.equal(await exists(watcher, '/pinger', true), true);
+      const until = performance.now() + TIMEOUT * 8;
+      while (performance.now() < until) {
+        await sleep(TIMEOUT / 3);
+        const [r] = await Promise.all([c.ping(), watcher.ping()]);
+        assert.equal(r.err, 0);
+      }
+      // Anything the leader did before the last ping has reached the watcher's member after a sync.
+      await watcher.request({ type: OpCode.sync, path: '/pinger' });
+      assert.equal(watcher.events.length, 0, 'no NodeDeleted for a live session');
+      assert.equal(await exists(watcher, '/pinger'), true);
+      await c.close();
+      await watcher.close();
+    });
+  });
+}
+
+for (const target of targets({ ensemble: true })) {
   describe(`session lifecycle against ${target.name}`, () => {
     let server: TestServer;
+    const shared = target.name === 'pulsekeeper-ensemble';
     before(async () => {
-      server = await target.start({ tickTime: TICK, minSessionTimeout: 2 * TICK });
+      server = shared ? await sharedEnsemble() : await target.start(OPTIONS);
     });
-    after(async () => server?.stop());
+    after(async () => {
+      if (!shared) await server?.stop();
+    });
 
-    test('reattach with id and password before the deadline keeps the session and its ephemerals', async () => {
+    /** Another member of an ensemble (the same server otherwise), caught up with every write so far. */
+    async function elsewhere(k: number): Promise<number> {
+      const port = server.ports[k % server.ports.length];
+      const probe = await RawClient.connect(port, { timeout: 10_000 });
+      await probe.request({ type: OpCode.sync, path: '/' });
+      await probe.close();
+      return port;
+    }
+
+    test('reattach with id and password before the deadline keeps the session and its ephemerals, on another member too', async () => {
       const c = await RawClient.connect(server.port, { timeout: 2000 });
       await ephemeral(c, '/kept');
       const { sessionId, passwd } = c.session;
       await c.destroy();
       await sleep(300);
-      const again = await RawClient.connect(server.port, { timeout: 2000, sessionId, passwd, lastZxidSeen: c.lastZxid });
+      const again = await RawClient.connect(await elsewhere(2), { timeout: 2000, sessionId, passwd, lastZxidSeen: c.lastZxid });
       assert.equal(again.session.sessionId, sessionId);
       assert.ok(again.session.timeOut > 0);
       assert.equal(await exists(again, '/kept'), true);
@@ -120,8 +214,11 @@ for (const target of targets()) {
 
     test('a wrong password is refused like an expired session', async () => {
       const c = await RawClient.connect(server.port, { timeout: 2000 });
-      const bad = await RawClient.connect(server.port, { timeout: 2000, sessionId: c.session.sessionId, passwd: Buffer.alloc(16, 7) });
-      assert.equal(bad.session.timeOut, 0);
+      for (const port of new Set([server.port, await elsewhere(1)])) {
+        const bad = await RawClient.connect(port, { timeout: 2000, sessionId: c.session.sessionId, passwd: Buffer.alloc(16, 7) });
+        assert.equal(bad.session.timeOut, 0);
+        await bad.whenClosed();
+      }
       await c.close();
     });
 
@@ -130,21 +227,25 @@ for (const target of targets()) {
       await ephemeral(c, '/lost');
       const { sessionId, passwd } = c.session;
       await c.destroy();
-      const other = await RawClient.connect(server.port, { timeout: 10_000 });
-      await exists(other, '/lost', true);
+      const other = await RawClient.connect(await elsewhere(2), { timeout: 10_000 });
+      assert.equal(await exists(other, '/lost', true), true);
       await other.waitForEvents(1, 5000);
       assert.equal(other.events[0]?.type, EventType.NodeDeleted);
-      const late = await RawClient.connect(server.port, { timeout: 400, sessionId, passwd });
-      assert.equal(late.session.timeOut, 0, 'expired sessions answer with timeout 0');
-      await late.whenClosed();
+      for (const port of new Set([server.port, await elsewhere(1)])) {
+        const late = await RawClient.connect(port, { timeout: 400, sessionId, passwd });
+        assert.equal(late.session.timeOut, 0, 'expired sessions answer with timeout 0');
+        await late.whenClosed();
+      }
       await other.close();
     });
 
     test('closeSession deletes the ephemerals at once', async () => {
       const c = await RawClient.connect(server.port, { timeout: 10_000 });
       await ephemeral(c, '/closing');
-      const other = await RawClient.connect(server.port, { timeout: 10_000 });
+      const other = await RawClient.connect(server.ports[2 % server.ports.length], { timeout: 10_000 });
       await c.close();
+      // A session on another member sees the deletion once its member has caught up.
+      await other.request({ type: OpCode.sync, path: '/closing' });
       assert.equal(await exists(other, '/closing'), false);
       await other.close();
     });

@@ -54,6 +54,9 @@ export const pulsekeeperTarget: Target = {
   },
 };
 
+/** How often followers pass the sessions they heard from to the leader, in the ensemble target. */
+export const ENSEMBLE_HEARTBEAT_MS = 50;
+
 /**
  * Three pulsekeeper members in their own processes. Clients go to a follower by default
  * (its writes, syncs and session touches travel to the leader and back); `ports` lists
@@ -62,7 +65,7 @@ export const pulsekeeperTarget: Target = {
 export const pulsekeeperEnsembleTarget: Target = {
   name: 'pulsekeeper-ensemble',
   async start(opts = {}) {
-    const cfg: Record<string, string | number | boolean> = { forceSync: 'no' };
+    const cfg: Record<string, string | number | boolean> = { forceSync: 'no', heartbeatIntervalMs: ENSEMBLE_HEARTBEAT_MS };
     for (const key of ['minSessionTimeout', 'maxSessionTimeout', 'extendedTypesEnabled'] as const) {
       if (opts[key] !== undefined) cfg[key] = opts[key];
     }
