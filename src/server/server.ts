@@ -871,13 +871,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await zoo.committer.start?.();
   const listener = net.createServer({ noDelay: true }, (socket) => zoo.accept(socket));
   listener.maxConnections = 1_000_000;
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen({ host: config.host, port: config.port, backlog: 4096 }, () => {
-      listener.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host: config.host, port: config.port, backlog: 4096 }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    // A member that cannot serve clients must not stay on in the ensemble either.
+    await zoo.close();
+    throw e;
+  }
   zoo.startTimers();
   const addr = listener.address() as net.AddressInfo;
   opts.logger?.info('server started', { host: config.host, port: addr.port, tickTime: config.tickTime, dataDir: config.dataDir });
