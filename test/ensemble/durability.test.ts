@@ -3,7 +3,8 @@
  * under a temporary directory): SIGKILLed at random points under a write load, sometimes
  * while it is still recovering, and restarted each time. Every acknowledged create must be
  * there after each restart, nothing never attempted may appear, and nothing seen once may
- * vanish later. Snapshots are taken every few hundred writes so recovery reads both.
+ * vanish later. The same for a whole three-member ensemble killed at once. Snapshots are
+ * taken every few hundred writes so recovery reads both snapshots and the log.
  * SIGKILL loses the process, not the page cache: this checks what the server acknowledges
  * against what it recovers, not the disk's fsync.
  *
@@ -14,6 +15,7 @@ import assert from 'node:assert/strict';
 import { sleep } from '../support/client-faults.js';
 import { Rng } from '../support/random.js';
 import {
+  assertWritesOnEveryMember,
   childrenOn,
   clientPorts,
   compareWrites,
@@ -69,5 +71,29 @@ test(`a single server SIGKILLed at random points under a write load keeps every 
       seen = have;
     }
     t.diagnostic(`${describeRecord(record)}; ${seen.size} present at the end; ${recoveryKills} kills during recovery`);
+  });
+});
+
+test(`a whole ensemble SIGKILLed at once under a write load keeps every acknowledged write (${Math.max(1, Math.round(ROUNDS / 2))} rounds, seed ${SEED})`, { timeout: 120_000 + ROUNDS * 30_000 }, async (t) => {
+  await withEnsemble({ size: 3, cfg: { snapCount: 300 } }, async (e) => {
+    const rng = new Rng(SEED);
+    const ids = [...e.members.keys()];
+    const ports = clientPorts(e);
+    await e.waitForLeader();
+    await ensureNode(ports, '/d');
+    let record: WriteRecord = mergeRecords();
+    for (let round = 0; round < Math.max(1, Math.round(ROUNDS / 2)); round++) {
+      const where = `seed ${SEED} round ${round}`;
+      const load = new CreateLoad({ ports, parent: '/d', writers: 3, depth: 8, tag: `r${round}`, timeoutMs: 10_000 });
+      await moreAcked(load, 1 + rng.int(300), 60_000, where);
+      await sleep(rng.int(200));
+      const stopped = load.stop();
+      await Promise.all(ids.map((id) => e.kill(id)));
+      record = mergeRecords(record, await stopped);
+      await Promise.all(ids.map((id) => e.startMember(id)));
+      await e.waitForLeader();
+      await assertWritesOnEveryMember(e, '/d', record);
+    }
+    t.diagnostic(describeRecord(record));
   });
 });

@@ -67,7 +67,7 @@ export class EnsembleClient {
   negotiatedTimeoutMs = 0;
   lastZxid = 0;
   /** Index in ports of the member connected to (or tried next). */
-  memberIndex: number;
+  private memberIndex: number;
   /** Connections made, the first one included. */
   connections = 0;
   readonly watches: WatchSet = { data: new Set(), exist: new Set(), child: new Set(), persistent: new Set(), persistentRecursive: new Set() };
@@ -90,10 +90,7 @@ export class EnsembleClient {
     return c;
   }
 
-  get connected(): boolean {
-    return this.conn !== undefined && !this.conn.closed;
-  }
-
+  /** The client port of the member connected to (or tried next). */
   get port(): number {
     return this.opts.ports[this.memberIndex];
   }
