@@ -5,7 +5,7 @@
  */
 import { startServer } from '../../src/index.js';
 import { TestEnsemble } from './ensemble.js';
-import { startZooKeeper, zookeeperInstalled } from './zookeeper.js';
+import { fourLetter, startZooKeeper, zookeeperInstalled } from './zookeeper.js';
 
 export interface TestServer {
   name: TargetName;
@@ -69,25 +69,43 @@ export const pulsekeeperEnsembleTarget: Target = {
     for (const key of ['minSessionTimeout', 'maxSessionTimeout', 'extendedTypesEnabled'] as const) {
       if (opts[key] !== undefined) cfg[key] = opts[key];
     }
-    const ensemble = await TestEnsemble.start({ size: 3, tickTime: opts.tickTime, cfg });
-    try {
-      const leader = await ensemble.waitForLeader();
-      const followers = [...ensemble.members.keys()].filter((id) => id !== leader);
-      const ports = [followers[0], leader, ...followers.slice(1)].map((id) => ensemble.member(id).clientPort);
-      return {
-        name: 'pulsekeeper-ensemble',
-        port: ports[0],
-        connectionString: `127.0.0.1:${ports[0]}`,
-        ports,
-        ensemble,
-        stop: () => ensemble.close(),
-      };
-    } catch (e) {
-      await ensemble.close();
-      throw e;
+    // A port found free is bound by its member only once the member has started: another
+    // process on the machine may take it first. Only that is tried again, with new ports.
+    for (let attempt = 1; ; attempt++) {
+      let ensemble: TestEnsemble | undefined;
+      try {
+        ensemble = await TestEnsemble.start({ size: 3, tickTime: opts.tickTime, cfg });
+        await checkOwnPorts(ensemble);
+        const leader = await ensemble.waitForLeader();
+        const followers = [...ensemble.members.keys()].filter((id) => id !== leader);
+        const ports = [followers[0], leader, ...followers.slice(1)].map((id) => ensemble!.member(id).clientPort);
+        return {
+          name: 'pulsekeeper-ensemble',
+          port: ports[0],
+          connectionString: `127.0.0.1:${ports[0]}`,
+          ports,
+          ensemble,
+          stop: () => ensemble!.close(),
+        };
+      } catch (e) {
+        await ensemble?.close();
+        const portTaken = e instanceof PortTaken || String(e).includes('EADDRINUSE');
+        if (!portTaken || attempt === 3) throw e;
+      }
     }
   },
 };
+
+class PortTaken extends Error {}
+
+/** Every member runs and answers on its own client port, not another server that took the port first. */
+async function checkOwnPorts(e: TestEnsemble): Promise<void> {
+  for (const m of e.members.values()) {
+    if (!e.isRunning(m.id)) throw new Error(`member ${m.id} stopped after starting:\n${m.log.slice(-4000)}`);
+    const conf = await fourLetter(m.clientPort, 'conf');
+    if (!conf.split('\n').includes(`dataDir=${m.dataDir}`)) throw new PortTaken(`client port ${m.clientPort} of member ${m.id} is another server's`);
+  }
+}
 
 /**
  * Apache ZooKeeper when installed (PULSEKEEPER_SKIP_ZK=1 allows running without it) and
