@@ -7,12 +7,15 @@
  * The driver itself is tested first against in-memory registers: a faithful one passes,
  * one that loses an acknowledged write is caught.
  *
- * ENSEMBLE_LIN_ROUNDS (default 1) repeats the fault schedule; ENSEMBLE_LIN_SEED replays one.
+ * ENSEMBLE_LIN_ROUNDS (default 1) sets the rounds of three faults: the first kills, partitions
+ * and pauses the leader; later ones draw theirs (a follower's kill or pause, a one-way cut too).
+ * ENSEMBLE_LIN_SEED replays a seed's choices (not the timing).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep } from '../support/client-faults.js';
 import { Rng } from '../support/random.js';
+import type { TestEnsemble } from '../support/ensemble.js';
 import type { RegisterOutput } from '../support/linearizability.js';
 import {
   clientPorts,
@@ -31,6 +34,42 @@ import {
 const ROUNDS = Number(process.env.ENSEMBLE_LIN_ROUNDS ?? 1);
 const SEED = Number(process.env.ENSEMBLE_LIN_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const INITIAL = 'init';
+
+const FAULTS = ['kill leader', 'kill follower', 'partition leader', 'deafen leader', 'stop leader', 'stop follower'] as const;
+type Fault = (typeof FAULTS)[number];
+const FIXED_FAULTS: Fault[] = ['kill leader', 'partition leader', 'stop leader'];
+
+/** Injects one fault, lets the ensemble run with it for a while, repairs it and waits for a leader; returns what it did. */
+async function inject(e: TestEnsemble, fault: Fault, rng: Rng): Promise<string> {
+  const ids = [...e.members.keys()];
+  const leader = await e.waitForLeader();
+  const rest = ids.filter((id) => id !== leader);
+  const victim = fault.endsWith('leader') ? leader : rng.pick(rest);
+  const others = ids.filter((id) => id !== victim);
+  if (fault.startsWith('kill')) {
+    await e.kill(victim);
+    await e.waitForLeader(30_000, others);
+    await sleep(1000);
+    await e.startMember(victim);
+  } else if (fault === 'partition leader') {
+    e.partition([victim], others, rng.chance(0.5) ? 'refuse' : 'silent');
+    await e.waitForLeader(30_000, others);
+    await sleep(1000);
+    e.heal();
+  } else if (fault === 'deafen leader') {
+    // It still reaches the others; nothing of theirs reaches it.
+    for (const id of others) e.link(id, victim).set('silent');
+    await e.waitForLeader(30_000, others);
+    await sleep(1000);
+    e.heal();
+  } else {
+    await e.signal(victim, 'SIGSTOP');
+    await sleep(2000);
+    await e.signal(victim, 'SIGCONT');
+  }
+  await e.waitForLeader();
+  return `${fault} ${victim}`;
+}
 
 /**
  * Registers in memory, each operation taking effect at a random moment of its own interval.
@@ -126,9 +165,7 @@ test('driver: an acknowledged create missing from a member is reported, as is on
 
 test(`registers on the ensemble stay linearizable through leader kill, partition and pause (${ROUNDS} rounds, seed ${SEED})`, { timeout: 240_000 + ROUNDS * 120_000 }, async (t) => {
   await withEnsemble({ size: 3 }, async (e) => {
-    const ids = [...e.members.keys()];
     const ports = clientPorts(e);
-    const others = (id: number) => ids.filter((x) => x !== id);
     await e.waitForLeader();
     const keys = Array.from({ length: 6 }, (_, i) => `/r${i}`);
     for (const k of keys) await ensureNode(ports, k, INITIAL);
@@ -156,31 +193,12 @@ test(`registers on the ensemble stay linearizable through leader kill, partition
     const steps: string[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
-        await sleep(1000);
-        let leader = await e.waitForLeader();
-        steps.push(`kill ${leader}`);
-        await e.kill(leader);
-        await e.waitForLeader(30_000, others(leader));
-        await sleep(1000);
-        await e.startMember(leader);
-        await e.waitForLeader();
-
-        await sleep(1000);
-        leader = await e.waitForLeader();
-        steps.push(`partition ${leader}`);
-        e.partition([leader], others(leader), rng.chance(0.5) ? 'refuse' : 'silent');
-        await e.waitForLeader(30_000, others(leader));
-        await sleep(1000);
-        e.heal();
-        await e.waitForLeader();
-
-        await sleep(1000);
-        leader = await e.waitForLeader();
-        steps.push(`stop ${leader}`);
-        await e.signal(leader, 'SIGSTOP');
-        await sleep(2000);
-        await e.signal(leader, 'SIGCONT');
-        await e.waitForLeader();
+        // The first round has the three faults every run must see; later ones draw theirs.
+        const faults = round === 0 ? FIXED_FAULTS : Array.from({ length: 3 }, () => rng.pick(FAULTS));
+        for (const fault of faults) {
+          await sleep(1000);
+          steps.push(await inject(e, fault, rng));
+        }
       }
       await sleep(1000);
     } finally {
