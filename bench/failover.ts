@@ -179,9 +179,11 @@ async function trial(e: BenchEnsemble): Promise<Trial> {
   const probes = survivors.map(
     (id) =>
       new WriteProbe(e.port(id), `/probe/m${id}`, (sentAt, zxid) => {
-        if (sentAt < killedAt) {
+        // The epoch is fixed at the kill: a write sent just before it may still be acknowledged in the new epoch
+        // (a member proposes its writes again after a leader change), and it must not count either way.
+        if (killedAt === Infinity) {
           epoch0 = Math.max(epoch0, epochOf(zxid));
-        } else if (epochOf(zxid) > epoch0 && firstAck === undefined) {
+        } else if (sentAt >= killedAt && epochOf(zxid) > epoch0 && firstAck === undefined) {
           firstAck = performance.now();
           resolveAck();
         }
