@@ -152,7 +152,9 @@ export class Target {
   /**
    * Sends every session a sync and returns the notifications that arrived before its
    * reply. A sync is ordered after every committed write (a ping is not, in
-   * ZooKeeper), so the events of all writes so far are in.
+   * ZooKeeper), so the events of all writes so far are in. Each session's events are
+   * listed apart: their order within a session is defined, not across sessions, which
+   * on an ensemble hear of a write when their own members apply it.
    */
   async drainEvents(): Promise<unknown[]> {
     await Promise.all([...this.clients, ...this.syncers].map((c) => c.request({ type: OpCode.sync, path: '/' }).catch(() => undefined)));
