@@ -12,6 +12,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OpCode } from '../../src/protocol/opcodes.js';
 import { sleep } from '../support/client-faults.js';
 import { Rng } from '../support/random.js';
 import {
@@ -21,9 +24,11 @@ import {
   compareWrites,
   CreateLoad,
   describeRecord,
+  EnsembleClient,
   ensureNode,
   mergeRecords,
   moreAcked,
+  OPEN_ACL,
   waitForMode,
   withEnsemble,
   type WriteRecord,
@@ -95,5 +100,27 @@ test(`a whole ensemble SIGKILLed at once under a write load keeps every acknowle
       await assertWritesOnEveryMember(e, '/d', record);
     }
     t.diagnostic(describeRecord(record));
+  });
+});
+
+test('BUG: a server restarted with its wall clock set back an hour still takes writes', { timeout: 120_000 }, async () => {
+  await withEnsemble({ size: 1, standalone: true }, async (e) => {
+    const ports = clientPorts(e);
+    await ensureNode(ports, '/before');
+    await e.kill(1);
+    // The clock steps back (an NTP correction, a VM restored) while the server is down.
+    const clockBack = join(e.dir, 'clock-back.mjs');
+    writeFileSync(clockBack, 'const now = Date.now;\nDate.now = () => now() - 3_600_000;\n');
+    await e.startMember(1, { NODE_OPTIONS: `--import=${clockBack}` });
+    const client = new EnsembleClient({ ports, heartbeat: false, reconnectWithinMs: 10_000 });
+    try {
+      const outcome = await client.request({ type: OpCode.create, path: '/after', data: Buffer.alloc(0), acl: OPEN_ACL, flags: 0 }).then(
+        (r) => `error ${r.err}`.replace('error 0', 'created'),
+        (err: Error) => `${err.constructor.name}: ${err.message}`,
+      );
+      assert.equal(outcome, 'created', 'after the restart every proposal (session creation included) is dropped as an already applied copy');
+    } finally {
+      await client.close().catch(() => {});
+    }
   });
 });

@@ -178,14 +178,14 @@ export class TestEnsemble {
     return m;
   }
 
-  /** Starts (or restarts) a member process and waits until it answers ruok. */
-  async startMember(id: number): Promise<void> {
+  /** Starts (or restarts) a member process (with more environment variables, if given) and waits until it answers ruok. */
+  async startMember(id: number, env: Record<string, string> = {}): Promise<void> {
     const m = this.member(id);
     if (m.process && m.process.exitCode === null && m.process.signalCode === null) throw new Error(`member ${id} is running`);
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'start', '--config', join(m.dataDir, 'zoo.cfg')], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, PULSEKEEPER_LOG_LEVEL: process.env.PULSEKEEPER_LOG_LEVEL ?? 'info' },
+      env: { ...process.env, PULSEKEEPER_LOG_LEVEL: process.env.PULSEKEEPER_LOG_LEVEL ?? 'info', ...env },
     });
     m.process = child;
     child.stderr!.on('data', (c: Buffer) => {
