@@ -36,8 +36,6 @@ import { PeerTransport, type PeerAddress } from './peer-transport.js';
 export interface ReplicatedTarget extends CommitTarget<Proposal> {
   /** A snapshot from the leader replaced the state: drop what was derived from the old tree. */
   restore(tree: DataTree): void;
-  /** The membership changed: the new text of /zookeeper/config. */
-  configChanged(text: string, zxid: number): void;
   drainTouches(): bigint[];
   touchSessions(ids: Iterable<bigint>): void;
 }
@@ -393,6 +391,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     }
   }
 
+  /** One membership change, then /zookeeper/config written to show it; the index to wait for is the latter's. */
   private async proposeChange(change: ConfigChange): Promise<ChangeOutcome> {
     if (this.leader !== this.myid) return UNKNOWN;
     const refused = this.raft.proposeConfigChange(change);
@@ -403,7 +402,11 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     const index = this.raft.lastIndex;
     const term = this.raft.term;
     this.schedule();
-    return (await this.whenApplied(index, term)) ? { err: 0, index } : UNKNOWN;
+    if (!(await this.whenApplied(index, term))) return UNKNOWN;
+    const written = this.leader === this.myid ? this.writeConfigNode() : 0;
+    if (written === 0) return { err: 0, index };
+    this.schedule();
+    return (await this.whenApplied(written, term)) ? { err: 0, index: written } : UNKNOWN;
   }
 
   /** Whether the voters other than `leaving` include a quorum that is connected and in step. */
@@ -555,9 +558,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       const change = e.change!;
       if (change.op !== 'remove') this.learnAddress(change.id, change.context);
       this.updatePeers();
-      const zxid = zxidOf(e.term, e.index);
-      this.lastZxid_ = zxid;
-      this.target!.configChanged(configText(e.config!), zxid);
+      this.lastZxid_ = zxidOf(e.term, e.index);
       this.log.info('membership changed', { op: change.op, member: change.id, index: e.index });
     }
   }
@@ -645,11 +646,24 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     if (role === this.role_) return;
     this.role_ = role;
     this.target?.roleChanged(role);
-    if (role === 'leader' && this.tree.get('/zookeeper/config')!.data.length === 0) {
-      // A new ensemble's membership is in its members' config files, not yet in the log: write it down once.
-      const data = Buffer.from(configText({ membership: this.raft.membership(), contexts: this.raft.contexts() }));
-      this.propose({ time: Date.now(), sessionId: 0n, auth: [], body: { type: OpCode.reconfig, data } }, { kind: 'internal' });
-    }
+    if (role === 'leader') this.writeConfigNode();
+  }
+
+  /**
+   * Writes the applied membership to /zookeeper/config if it shows another (a new
+   * ensemble's is only in its members' config files; a leader may have stopped between a
+   * change and writing it down). Returns the index of the write, or 0 if none was needed.
+   * Leader only: the write is a reconfig txn, so every member applies it with its time.
+   */
+  private writeConfigNode(): number {
+    const applied = this.raft.snapshotMeta(this.applied);
+    if (!applied) return 0;
+    const text = configText(applied);
+    if (text === this.tree.configMembers()) return 0;
+    // Straight into the log when nothing is held (then its index is the last one); else behind what is.
+    const direct = this.canProposeNow() && this.raft.role === 'leader';
+    this.propose({ time: Date.now(), sessionId: 0n, auth: [], body: { type: OpCode.reconfig, data: Buffer.from(text) } }, { kind: 'internal' });
+    return direct ? this.raft.lastIndex : 0;
   }
 
   /**

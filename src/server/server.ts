@@ -170,14 +170,6 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     for (const [id, s] of tree.sessions) this.tracker.add(id, s.timeoutMs, now);
   }
 
-  /** The membership changed: /zookeeper/config shows it, and its watchers hear of it. */
-  configChanged(text: string, zxid: number): void {
-    for (const ev of this.tree.setConfig(text, zxid)) {
-      for (const n of this.watches.trigger(ev.type, ev.path)) this.notify(n, zxid);
-    }
-    this.flushAll();
-  }
-
   /** Sessions touched here since the last call, for the leader (followers and observers). */
   drainTouches(): bigint[] {
     if (this.touched.size === 0) return [];

@@ -286,21 +286,26 @@ export class DataTree {
   // ---- writes ---------------------------------------------------------------
 
   /**
-   * A membership change was applied at `zxid`: /zookeeper/config gets the members'
-   * lines and, as ZooKeeper writes it, the config version (the zxid in hex), as a
-   * setData would. mtime stays: the change carries no time every member agrees on.
+   * The ensemble's membership, written at `zxid`: /zookeeper/config gets the members'
+   * lines and the config version (the zxid in hex). As ZooKeeper writes it (a setData of
+   * version -1), its data version reads -1 afterwards.
    */
-  setConfig(members: string, zxid: number): TreeEvent[] {
+  private setConfig(members: string, zxid: number, time: number): TreeEvent[] {
     const path = '/zookeeper/config';
     const node = this.nodes.get(path)!;
     const data = Buffer.from(`${members}\nversion=${zxid.toString(16)}`);
     if (this.savePreImage !== null) this.preserve(path, node);
     this.dataBytes += data.length - node.data.length;
     node.data = data;
-    node.version++;
+    node.version = -1;
     node.mzxid = zxid;
-    this.lastZxid = Math.max(this.lastZxid, zxid);
+    node.mtime = time;
     return [{ type: EventType.NodeDataChanged, path, acl: node.acl }];
+  }
+
+  /** The members' lines /zookeeper/config shows now (without the version line). */
+  configMembers(): string {
+    return this.nodes.get('/zookeeper/config')!.data.toString().replace(/\n?version=[0-9a-f]+$/, '');
   }
 
   apply(txn: Txn): ApplyResult {
@@ -317,7 +322,7 @@ export class DataTree {
       case OpCode.multi:
         return this.applyMulti(txn, body.ops);
       case OpCode.reconfig:
-        return { err: 0, events: this.setConfig(body.data.toString(), txn.zxid) };
+        return { err: 0, events: this.setConfig(body.data.toString(), txn.zxid, txn.time) };
     }
     const undo: Undo[] = [];
     try {

@@ -131,7 +131,7 @@ test('path validation follows ZooKeeper\'s rules', () => {
   for (const bad of ['', 'a', '/a/', '//a', '/a/./b', '/a/../b', '/.', '/a/\u0000', '/\u0001']) assert.notEqual(invalidPathReason(bad), null, JSON.stringify(bad));
 });
 
-test('a reconfig txn sets /zookeeper/config as a setData would, and its watchers hear of it', () => {
+test('a reconfig txn sets /zookeeper/config as ZooKeeper does (a setData of version -1), and its watchers hear of it', () => {
   const { tree, apply, stat, zxid } = harness();
   const members = 'server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181';
   const r = apply({ type: OpCode.reconfig, data: Buffer.from(members) });
@@ -139,8 +139,10 @@ test('a reconfig txn sets /zookeeper/config as a setData would, and its watchers
   assert.equal(r.err, 0);
   assert.deepEqual(r.events.map((e) => [e.type, e.path]), [[EventType.NodeDataChanged, '/zookeeper/config']]);
   const s = stat('/zookeeper/config')!;
-  assert.equal(s.version, 1);
+  assert.equal(s.version, -1);
   assert.equal(s.mzxid, zxid());
+  assert.equal(s.mtime, 1000, "the txn's time");
+  assert.equal(tree.configMembers(), members);
   assert.equal(s.dataLength, text.length);
   assert.equal(tree.get('/zookeeper/config')!.data.toString(), text);
   assert.equal(tree.lastZxid, zxid());
