@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SwimNode } from '../../../src/membership/core/swim-node.js';
-import { PULSEKEEPER_DEFAULTS, type Gossip, type Message, type Output, type SwimConfig } from '../../../src/membership/core/types.js';
+import { MEMBERLIST_LAN, PULSEKEEPER_DEFAULTS, type Gossip, type Message, type Output, type SwimConfig } from '../../../src/membership/core/types.js';
 import { rng } from '../../../src/sim/simulator.js';
 
 const CFG: SwimConfig = { ...PULSEKEEPER_DEFAULTS, pushPullIntervalMs: 0, reconnectIntervalMs: 0 };
+/** Suspicions gossiped and confirmed as in Lifeguard: memberlist's way. */
+const GOSSIPED: SwimConfig = { ...MEMBERLIST_LAN, pushPullIntervalMs: 0 };
 
 /** A node that already knows the given peers (alive, incarnation 0). */
 function node(id: string, peers: string[], cfg = CFG, incarnation = 0): SwimNode {
@@ -54,7 +56,7 @@ test('an unanswered member is suspected, asked about indirectly, then declared f
 
 test('independent confirmations shorten the suspicion timeout (Lifeguard)', () => {
   const timeToFail = (confirmers: string[]) => {
-    const n = node('n', ['x', 'c1', 'c2', 'c3', 'c4']);
+    const n = node('n', ['x', 'c1', 'c2', 'c3', 'c4'], GOSSIPED);
     n.receive(100, 'c1', { type: 'gossip', from: 'c1', gossip: confirmers.map((c) => ({ kind: 'suspect', id: 'x', incarnation: 0, from: c }) as Gossip) });
     let now = 100;
     for (;;) {
@@ -68,7 +70,7 @@ test('independent confirmations shorten the suspicion timeout (Lifeguard)', () =
   const one = timeToFail(['c1']);
   const many = timeToFail(['c1', 'c2', 'c3', 'c4']);
   assert.ok(many < one, `${many} with four confirmations vs ${one} with one`);
-  assert.ok(many - 100 >= CFG.minSuspicionTimeoutMs);
+  assert.ok(many - 100 >= GOSSIPED.minSuspicionTimeoutMs);
 });
 
 test('a restarted member rejoins with a higher incarnation and is not declared dead twice', () => {
@@ -123,4 +125,188 @@ test('metadata updates and graceful leave reach the others as updated and left',
   assert.deepEqual([...b.liveMembers().find((m) => m.id === 'a')!.meta], [1, 2]);
   const left = deliver(a, b, a.leave(10));
   assert.deepEqual(left, ['left:a']);
+});
+
+test('a ping that came over TCP (the fallback probe) is answered over TCP', () => {
+  const a = node('a', ['b']);
+  const viaTcp = a.receive(5, 'b', { type: 'ping', seq: 3, from: 'b', target: 'a', gossip: [] }, 'tcp');
+  assert.deepEqual(viaTcp.send.map((s) => [s.msg.type, s.transport]), [['ack', 'tcp']]);
+  const viaUdp = a.receive(6, 'b', { type: 'ping', seq: 4, from: 'b', target: 'a', gossip: [] });
+  assert.deepEqual(viaUdp.send.map((s) => [s.msg.type, s.transport]), [['ack', 'udp']]);
+});
+
+test('the next ping to a suspected member carries the suspicion (buddy system)', () => {
+  const a = node('a', ['x']);
+  a.receive(1, 'b', { type: 'gossip', from: 'b', gossip: [{ kind: 'suspect', id: 'x', incarnation: 0, from: 'b' }] });
+  let ping: Message | undefined;
+  for (let now = 1; !ping; ) {
+    now = a.nextTimer();
+    ping = a.tick(now).send.find((s) => s.msg.type === 'ping')?.msg;
+  }
+  assert.equal(ping.type === 'ping' && ping.gossip[0]?.kind, 'suspect');
+  assert.equal(ping.type === 'ping' && ping.gossip[0]?.id, 'x');
+});
+
+test('confirmations beyond the expected number are neither counted nor passed on', () => {
+  const peers = ['x', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+  const a = node('a', peers, GOSSIPED);
+  const suspect = (from: string, now: number) => gossipOf(a.receive(now, from, { type: 'gossip', from, gossip: [{ kind: 'suspect', id: 'x', incarnation: 0, from }] }));
+  suspect('c1', 1);
+  const passedOn = (from: string, now: number) => {
+    suspect(from, now);
+    // Whatever was queued leaves with the next gossip round.
+    return gossipOf(a.tick(a.nextTimer())).some((g) => g.kind === 'suspect' && g.from === from);
+  };
+  for (let k = 2; k <= GOSSIPED.suspicionConfirmations + 1; k++) assert.ok(passedOn(`c${k}`, k), `confirmation ${k} is passed on`);
+  assert.ok(!passedOn('c6', 10), 'one too many is not');
+});
+
+test('a member that knows nobody asks its seeds again until one answers', () => {
+  const a = new SwimNode(CFG, { id: 'a', address: 'a' }, rng(3));
+  const joins = (out: Output) => out.send.filter((s) => s.msg.type === 'push-pull' && s.msg.join).map((s) => s.to);
+  assert.deepEqual(joins(a.start(0, ['s1', 's2'])), ['s1', 's2']);
+  let retried: string[] = [];
+  let now = 0;
+  while (retried.length === 0 && now < 10_000) retried = joins(a.tick((now = a.nextTimer())));
+  assert.deepEqual(retried, ['s1', 's2']);
+  assert.ok(now >= CFG.joinRetryMs);
+  // Once a seed answers, no more retries.
+  a.receive(now, 's1', { type: 'push-pull', from: 's1', join: false, reply: true, members: [{ id: 's1', address: 's1', incarnation: 0, state: 'alive', meta: new Uint8Array(0) }] });
+  for (let k = 0; k < 50; k++) {
+    now = a.nextTimer();
+    const out = a.tick(now);
+    assert.deepEqual(joins(out), []);
+    for (const s of out.send) if (s.msg.type === 'ping') a.receive(now, 's1', { type: 'ack', seq: s.msg.seq, from: 's1', gossip: [] });
+  }
+});
+
+test('a member stalled past its own deadlines reads the refutation before declaring anyone dead', () => {
+  const run = (cfg: SwimConfig) => {
+    const a = node('a', ['x', 'c'], cfg);
+    a.receive(1, 'c', { type: 'gossip', from: 'c', gossip: [{ kind: 'suspect', id: 'x', incarnation: 0, from: 'c' }] });
+    // Stalled (SIGSTOP) for 10 s, long past the suspicion deadline; then the timer fires first, as in Node's event loop.
+    const events = types(a.tick(10_000));
+    events.push(...types(a.receive(10_001, 'x', { type: 'gossip', from: 'x', gossip: [{ kind: 'alive', id: 'x', incarnation: 1, address: 'x' }] })));
+    return events;
+  };
+  // (The last-chance probe would save x too; it is off here to see the compensation alone.)
+  assert.deepEqual(run({ ...CFG, probeBeforeDead: false }), ['alive:x']);
+  assert.deepEqual(run({ ...CFG, probeBeforeDead: false, selfStallMs: 0 }), ['failed:x', 'join:x'], 'without the compensation the stalled member declares x dead first');
+});
+
+test('a member believed dead is pinged now and then, and a push-pull follows its answer', () => {
+  const a = node('a', ['x', 'c'], { ...CFG, reconnectIntervalMs: 1000 });
+  a.receive(1, 'c', { type: 'gossip', from: 'c', gossip: [{ kind: 'dead', id: 'x', incarnation: 0, from: 'c' }] });
+  let ping: Message | undefined;
+  let now = 1;
+  while (!ping && now < 5000) {
+    now = a.nextTimer();
+    for (const s of a.tick(now).send) {
+      if (s.to === 'x' && s.msg.type === 'ping') ping = s.msg;
+      else if (s.msg.type === 'ping') a.receive(now, s.to, { type: 'ack', seq: s.msg.seq, from: s.to, gossip: [] });
+    }
+  }
+  assert.ok(ping && ping.type === 'ping' && ping.target === 'x', 'x was pinged');
+  const answer = a.receive(now + 1, 'x', { type: 'ack', seq: ping.seq, from: 'x', gossip: [] });
+  assert.deepEqual(answer.send.map((s) => [s.to, s.msg.type, s.transport]), [['x', 'push-pull', 'tcp']]);
+});
+
+test('news with an impossible incarnation or no address for a new member is ignored', () => {
+  const a = node('a', ['b']);
+  const out = a.receive(1, 'b', {
+    type: 'gossip',
+    from: 'b',
+    gossip: [
+      { kind: 'alive', id: 'n1', incarnation: 2 ** 40, address: 'n1' },
+      { kind: 'alive', id: 'n2', incarnation: -1, address: 'n2' },
+      { kind: 'alive', id: 'n3', incarnation: 1 },
+      { kind: 'suspect', id: 'b', incarnation: 1.5, from: 'b' },
+    ],
+  });
+  assert.deepEqual(types(out), []);
+  assert.equal(a.size, 2);
+});
+
+test('a node that owns its id table reuses the slots of forgotten members', () => {
+  const a = node('a', ['c']);
+  let now = 1;
+  const answer = (out: Output) => {
+    for (const s of out.send) if (s.msg.type === 'ping' && s.to === 'c') a.receive(now, 'c', { type: 'ack', seq: s.msg.seq, from: 'c', gossip: [] });
+  };
+  for (let k = 0; k < 200; k++) {
+    const id = `t${k}`;
+    answer(a.receive(now, 'c', { type: 'gossip', from: 'c', gossip: [{ kind: 'alive', id, incarnation: 0, address: id }] }));
+    answer(a.receive(now, 'c', { type: 'gossip', from: 'c', gossip: [{ kind: 'dead', id, incarnation: 0, from: 'c' }] }));
+    now += CFG.tombstoneMs / 20;
+    answer(a.tick(now));
+  }
+  // About twenty tombstones are alive at once; the table holds those, not all two hundred names.
+  assert.ok(a.memberState('t0') === undefined && a.memberState('t199')?.state === 'dead');
+  assert.ok((a as unknown as { state: Uint8Array }).state.length <= 64, 'the table stays small');
+});
+
+test('a timed-out suspicion gets a last-chance ping: a live member answers with its incarnation, a dead one is declared', () => {
+  const timeOut = (answer: boolean) => {
+    const a = node('a', ['x', 'c', 'd']);
+    a.receive(1, 'c', { type: 'gossip', from: 'c', gossip: [{ kind: 'suspect', id: 'x', incarnation: 0, from: 'c' }] });
+    const events: string[] = [];
+    const lastChance: Message[] = [];
+    let now = 1;
+    while (now < 20_000 && !events.some((e) => e.endsWith(':x') && e !== 'suspect:x')) {
+      now = a.nextTimer();
+      const out = a.tick(now);
+      events.push(...types(out));
+      for (const s of out.send) {
+        if (s.msg.type !== 'ping') continue;
+        if (s.to === 'x') {
+          lastChance.push(s.msg);
+          // x missed nothing but this node missed x's refutation: x's answer carries incarnation 1.
+          if (answer) events.push(...types(a.receive(now + 1, 'x', { type: 'ack', seq: s.msg.seq, from: 'x', gossip: [{ kind: 'alive', id: 'x', incarnation: 1, address: 'x' }] })));
+        } else a.receive(now, s.to, { type: 'ack', seq: s.msg.seq, from: s.to, gossip: [] });
+      }
+    }
+    assert.ok(lastChance.some((m) => m.type === 'ping' && m.gossip[0]?.kind === 'suspect'), 'the last-chance ping carries the accusation');
+    return events.filter((e) => e.endsWith(':x'));
+  };
+  assert.deepEqual(timeOut(true), ['alive:x']);
+  assert.deepEqual(timeOut(false), ['failed:x']);
+});
+
+test('a member pinged with an accusation it has already refuted answers with its current alive record', () => {
+  const x = node('x', ['a']);
+  x.receive(1, 'c', { type: 'gossip', from: 'c', gossip: [{ kind: 'suspect', id: 'x', incarnation: 0, from: 'c' }] });
+  assert.equal(x.incarnation, 1);
+  // Let the refutation go out, so it is no longer queued.
+  for (let k = 0; k < 40; k++) x.tick(x.nextTimer());
+  const ack = x.receive(9000, 'a', { type: 'ping', seq: 5, from: 'a', target: 'x', gossip: [{ kind: 'suspect', id: 'x', incarnation: 0, from: 'a' }] });
+  const msg = ack.send.find((s) => s.msg.type === 'ack')!.msg;
+  assert.ok(msg.type === 'ack');
+  assert.deepEqual([msg.gossip[0].kind, msg.gossip[0].id, msg.gossip[0].incarnation], ['alive', 'x', 1]);
+  assert.equal(x.incarnation, 1, 'a stale accusation is not refuted again');
+});
+
+test('a private suspicion: the accuser tells the accused alone, who answers it alone; nobody else hears', () => {
+  const b = node('b', ['x', 'c', 'd', 'e']);
+  const x = node('x', ['b', 'c', 'd', 'e']);
+  const fromB: Output[] = [];
+  let now = 0;
+  // Nobody answers b's probes of x (x is paused), so b suspects x.
+  while (!fromB.some((o) => types(o).includes('suspect:x')) && now < 20_000) {
+    now = b.nextTimer();
+    const out = b.tick(now);
+    fromB.push(out);
+    for (const s of out.send) if (s.msg.type === 'ping' && s.to !== 'x') b.receive(now, s.to, { type: 'ack', seq: s.msg.seq, from: s.to, gossip: [] });
+  }
+  const sent = fromB.flatMap((o) => o.send);
+  const accusations = sent.filter((s) => 'gossip' in s.msg && s.msg.gossip.some((g) => g.kind === 'suspect'));
+  assert.ok(accusations.length > 0 && accusations.every((s) => s.to === 'x'), 'the suspicion went to x only');
+  // x reads it (as after its pause): it raises its incarnation and answers b directly, without gossip for the rest.
+  const answer = accusations.flatMap((s) => x.receive(now, 'b', s.msg).send);
+  assert.equal(x.incarnation, 1);
+  assert.deepEqual(answer.map((s) => s.to), ['b']);
+  assert.ok(gossipOf(x.tick(x.nextTimer())).every((g) => g.id !== 'x'), 'x queues no broadcast of its refutation');
+  // b clears the suspicion and passes nothing on.
+  const cleared = answer.map((s) => b.receive(now + 1, 'x', s.msg));
+  assert.deepEqual(cleared.flatMap(types), ['alive:x']);
+  assert.ok(gossipOf(b.tick(b.nextTimer())).every((g) => g.id !== 'x'));
 });
