@@ -32,3 +32,13 @@ export interface MembershipView {
   off(type: MembershipEventType | 'change', listener: MembershipListener): this;
   close(): Promise<void>;
 }
+
+/**
+ * A view this process takes part in: it can publish its metadata and leave gracefully
+ * (others see `updated` and `left`). Both gossip membership and the group-membership
+ * recipe have this shape.
+ */
+export interface MembershipGroup extends MembershipView {
+  update(meta: Uint8Array): Promise<void>;
+  leave(): Promise<void>;
+}

@@ -1,13 +1,18 @@
 /**
  * Gossip members in one process over real loopback sockets: join through a seed,
  * a member that vanishes is declared failed, leave is reported as left, metadata
- * updates reach the others, and a member with the wrong key cannot join.
+ * updates reach the others, a member with the wrong key cannot join, and junk
+ * or hostile packets are dropped and counted without harm.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GossipMembership } from '../../src/membership/gossip.js';
 import { Keyring } from '../../src/membership/keyring.js';
-import type { MembershipEvent } from '../../src/membership/events.js';
+import type { MembershipEvent, MembershipGroup } from '../../src/membership/events.js';
+import type { GroupMembership } from '../../src/recipes/group.js';
+import { encodePacket } from '../../src/membership/packet.js';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 
 const started: GossipMembership[] = [];
 after(async () => {
@@ -39,7 +44,7 @@ test('join, failure, update and leave over loopback', async () => {
   a.on('change', (e) => events.push(e));
   await until(() => [a, b, c, d].every((m) => ids(m) === 'a,b,c,d'), 10_000, 'four members to see each other');
 
-  d.updateMeta(Buffer.from('v2'));
+  await d.update(Buffer.from("v2"));
   await until(() => Buffer.from(a.members().find((m) => m.id === 'd')!.meta).toString() === 'v2', 5_000, 'the update');
   assert.ok(events.some((e) => e.type === 'updated' && e.member.id === 'd'));
 
@@ -69,10 +74,45 @@ test('a member without the cluster key cannot join; its packets are dropped and 
 });
 
 test('createMembership picks gossip or a coordinated view by configuration', async () => {
+  // The group-membership recipe and gossip membership have the same shape (checked by the compiler).
+  const sameShape: (g: GroupMembership) => MembershipGroup = (g) => g;
+  void sameShape;
   const { createMembership } = await import('../../src/membership/index.js');
   const g = await createMembership({ kind: 'gossip', bind: '127.0.0.1:0', id: 'solo' });
   started.push(g as GossipMembership);
   assert.deepEqual(g.members().map((m) => m.id), ['solo']);
-  const fake = { members: () => [], on() { return this; }, off() { return this; }, close: async () => {} };
+  const fake = { members: () => [], on() { return this; }, off() { return this; }, close: async () => {}, update: async () => {}, leave: async () => {} };
   assert.equal(await createMembership({ kind: 'coordinated', create: async () => fake }), fake);
+});
+
+test('junk datagrams, bad frames and unreachable addresses are dropped and counted; the member carries on', async () => {
+  const a = await member('ja');
+  const b = await member('jb', [a.address]);
+  await until(() => ids(a) === 'ja,jb', 10_000, 'the two members to join');
+  const [host, port] = [a.address.slice(0, a.address.lastIndexOf(':')), Number(a.address.slice(a.address.lastIndexOf(':') + 1))];
+  const sock = createSocket('udp4');
+  const send = (p: Buffer) => new Promise<void>((r) => sock.send(p, port, host, () => r()));
+  for (let i = 0; i < 200; i++) await send(Buffer.from(Array.from({ length: 1 + ((i * 37) % 90) }, (_, k) => (i * 31 + k * 7) & 0xff)));
+  // News of a member at an address that is not host:port: it joins, cannot be reached, and is declared failed.
+  await send(encodePacket('127.0.0.1:1', [{ type: 'gossip', from: 'x', gossip: [{ kind: 'alive', id: 'nowhere', incarnation: 1, address: 'not-an-address' }] }]));
+  // A TCP stream whose frame length is absurd.
+  await new Promise<void>((r) => {
+    const c = connect({ host, port }, () => c.end(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3])));
+    c.on('close', () => r());
+    c.on('error', () => r());
+  });
+  sock.close();
+  await until(() => a.stats.droppedAddress > 0 && !ids(a).includes('nowhere'), 20_000, 'the unreachable member to be declared failed');
+  assert.ok(a.stats.droppedParse >= 150, `${a.stats.droppedParse} junk packets counted`);
+  assert.equal(ids(a), 'ja,jb');
+  await b.update(Buffer.from('still here'));
+  await until(() => Buffer.from(a.members().find((m) => m.id === 'jb')!.meta).toString() === 'still here', 5_000, 'a later update');
+});
+
+test('bad options are refused with a clear error', async () => {
+  await assert.rejects(GossipMembership.start({ bind: 'localhost' }), /HOST:PORT/);
+  await assert.rejects(GossipMembership.start({ bind: '127.0.0.1:0', seeds: ['nope'] }), /seed/);
+  await assert.rejects(GossipMembership.start({ bind: '127.0.0.1:0', meta: new Uint8Array(4096) }), /metadata/);
+  const m = await member('meta');
+  await assert.rejects(m.update(new Uint8Array(4096)), /metadata/);
 });

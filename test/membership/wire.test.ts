@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keyring } from '../../src/membership/keyring.js';
 import { decodePacket, encodePacket } from '../../src/membership/packet.js';
+import { decodeBody, encodeBody, MAX_META_BYTES, MAX_NAME_BYTES } from '../../src/membership/wire.js';
+import { messageSize, utf8Length } from '../../src/membership/core/size.js';
 import type { Message } from '../../src/membership/core/types.js';
 import { Rng } from '../support/random.js';
 
@@ -28,6 +30,26 @@ test('every message survives the wire, in the clear and sealed', () => {
     assert.notEqual(typeof back, 'string');
     assert.deepEqual(back, { sender: '127.0.0.1:7001', messages: MESSAGES });
   }
+});
+
+test('encoded sizes are exactly what the core budgets with', () => {
+  const names = ['127.0.0.1:7001', 'nœud-é', 'ノード', '🦀:1'];
+  for (const sender of names) {
+    for (const m of MESSAGES) {
+      const withNames: Message = JSON.parse(JSON.stringify(m, (k, v) => (k === 'from' || k === 'id' ? sender : v)), (k, v) => (k === 'meta' ? Uint8Array.from(Object.values(v)) : v));
+      assert.equal(encodeBody(sender, [withNames]).length, 2 + utf8Length(sender) + 1 + messageSize(withNames), `${m.type} from ${sender}`);
+    }
+  }
+  assert.equal(encodeBody('s', MESSAGES).length, 2 + 1 + 1 + MESSAGES.reduce((n, m) => n + messageSize(m), 0));
+});
+
+test('names and metadata beyond their limits are refused when decoding', () => {
+  const long = 'x'.repeat(MAX_NAME_BYTES + 1);
+  assert.equal(decodeBody(encodeBody(long, [])), null);
+  assert.equal(decodeBody(encodeBody('a', [{ type: 'gossip', from: 'a', gossip: [{ kind: 'alive', id: long, incarnation: 1, address: 'b' }] }])), null);
+  const bigMeta = new Uint8Array(MAX_META_BYTES + 1);
+  assert.equal(decodeBody(encodeBody('a', [{ type: 'gossip', from: 'a', gossip: [{ kind: 'alive', id: 'b', incarnation: 1, address: 'b', meta: bigMeta }] }])), null);
+  assert.notEqual(decodeBody(encodeBody('a', [{ type: 'gossip', from: 'a', gossip: [{ kind: 'alive', id: 'b', incarnation: 1, address: 'b', meta: bigMeta.subarray(1) }] }])), null);
 });
 
 test('tampered, foreign-key and clear packets are dropped for authentication', () => {
