@@ -16,6 +16,8 @@ export interface BenchEnsemble extends LoadTarget {
   name: 'pulsekeeper' | 'zookeeper';
   ids: number[];
   port(id: number): number;
+  /** The member's log file, where it writes one (pulsekeeper). */
+  logFile(id: number): string | undefined;
   /** The member's process id while it runs. */
   pid(id: number): number | undefined;
   isRunning(id: number): boolean;
@@ -122,6 +124,10 @@ class PulsekeeperEnsemble implements BenchEnsemble {
     return m;
   }
 
+  logFile(id: number): string {
+    return join(this.member(id).dataDir, 'member.log');
+  }
+
   pid(id: number): number | undefined {
     return this.isRunning(id) ? this.member(id).process!.pid : undefined;
   }
@@ -140,7 +146,7 @@ class PulsekeeperEnsemble implements BenchEnsemble {
     if (this.isRunning(id)) throw new Error(`member ${id} is running`);
     const prof = this.opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${this.opts.cpuProfDir}`] : [];
     // The member's log goes straight to a file: nothing of it passes through this process.
-    const log = openSync(join(m.dataDir, 'member.log'), 'a');
+    const log = openSync(this.logFile(id), 'a');
     m.process = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), ...prof, join(ROOT, 'dist/src/cli/main.js'), 'start', '--config', join(m.dataDir, 'zoo.cfg')], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', log],
@@ -153,7 +159,7 @@ class PulsekeeperEnsemble implements BenchEnsemble {
   async waitServing(id: number, timeoutMs = 60_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      if (!this.isRunning(id)) throw new Error(`pulsekeeper member ${id} exited; see ${join(this.member(id).dataDir, 'member.log')}`);
+      if (!this.isRunning(id)) throw new Error(`pulsekeeper member ${id} exited; see ${this.logFile(id)}`);
       const mode = await this.mode(id);
       if (mode && SERVING.has(mode)) return;
       if (performance.now() > deadline) throw new Error(`pulsekeeper member ${id} not serving within ${timeoutMs} ms (${mode})`);
@@ -223,6 +229,7 @@ function zookeeperTarget(zk: ZooKeeperEnsemble): BenchEnsemble {
       return [...zk.members.values()].map((m) => m.clientPort);
     },
     port: (id) => zk.member(id).clientPort,
+    logFile: () => undefined,
     pid: (id) => (zk.isRunning(id) ? zk.member(id).process!.pid : undefined),
     pids: () => [...zk.members.values()].filter((m) => zk.isRunning(m.id)).map((m) => m.process!.pid!),
     isRunning: (id) => zk.isRunning(id),

@@ -124,7 +124,7 @@ async function runSystem(system: SystemName): Promise<SystemResult> {
     const snapshotLoadMs: number[] = [];
     if (system === 'pulsekeeper') {
       for (const id of e.ids) {
-        for (const line of readFileSync(join(dir, `m${id}`, 'member.log'), 'utf8').split('\n')) {
+        for (const line of readFileSync(e.logFile(id)!, 'utf8').split('\n')) {
           if (line.includes('"snapshot loaded"')) snapshotLoadMs.push(JSON.parse(line).ms);
         }
       }
