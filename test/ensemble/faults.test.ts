@@ -252,6 +252,31 @@ test('a paused leader answers no stale read: sync + getData sent to it while sto
   });
 });
 
+for (const away of ['killed', 'cut off'] as const) {
+  test(`a follower ${away} while the leader compacts its log past it catches up from the leader's snapshot`, { timeout: 240_000 }, async (t) => {
+    await withEnsemble({ size: 3, cfg: { snapCount: 1000 } }, async (e) => {
+      const ids = [...e.members.keys()];
+      const leader = await e.waitForLeader();
+      const follower = others(ids, leader)[0];
+      await ensureNode(clientPorts(e), '/load');
+      const load = new CreateLoad({ ports: clientPorts(e, others(ids, follower)), parent: '/load', writers: 4, depth: 32 });
+      await moreAcked(load, 200, 30_000, 'before the follower goes');
+      if (away === 'killed') await e.kill(follower);
+      else e.partition([follower], others(ids, follower), 'refuse');
+      // The leader keeps 10,000 entries behind its newest snapshot: go well past that.
+      await moreAcked(load, 13_000, 180_000, `with member ${follower} ${away}`);
+      if (away === 'killed') await e.startMember(follower);
+      else e.heal();
+      await waitForMode(e, follower, ['follower']);
+      await moreAcked(load, 200, 30_000, `with member ${follower} back`);
+      const record = await load.stop();
+      t.diagnostic(describeRecord(record));
+      await assertWritesOnEveryMember(e, '/load', record);
+      assert.match(e.member(follower).log, /snapshot installed/, `member ${follower} caught up without a snapshot from the leader: the scenario did not happen`);
+    });
+  });
+}
+
 test('a member whose client port is taken exits with an error instead of staying on as a voter without clients', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pk-port-taken-'));
   const holder = createServer();
