@@ -11,6 +11,7 @@ export class FixedTimeoutDetector implements FailureDetector {
     readonly heartbeatIntervalMs: number,
     readonly failureTimeMs: number,
   ) {
+    if (!(heartbeatIntervalMs > 0)) throw new Error('the heartbeat interval t must be positive');
     if (!(failureTimeMs > heartbeatIntervalMs)) throw new Error('failure time T must exceed the heartbeat interval t');
   }
 

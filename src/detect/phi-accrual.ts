@@ -33,6 +33,9 @@ export const AKKA_DEFAULTS: PhiAccrualOptions = {
   firstHeartbeatEstimateMs: 1000,
 };
 
+/** The window is allocated up front, so its size is bounded. */
+const MAX_SAMPLES = 100_000;
+
 export class PhiAccrualDetector implements FailureDetector {
   readonly options: PhiAccrualOptions;
   private readonly samples: Float64Array;
@@ -45,7 +48,12 @@ export class PhiAccrualDetector implements FailureDetector {
   constructor(options: Partial<PhiAccrualOptions> = {}) {
     this.options = { ...AKKA_DEFAULTS, ...options };
     if (!(this.options.threshold > 0)) throw new Error('threshold must be positive');
-    if (!(this.options.maxSampleSize >= 1)) throw new Error('maxSampleSize must be at least 1');
+    if (!(Number.isInteger(this.options.maxSampleSize) && this.options.maxSampleSize >= 1 && this.options.maxSampleSize <= MAX_SAMPLES)) {
+      throw new Error(`maxSampleSize must be an integer in 1..${MAX_SAMPLES}`);
+    }
+    if (!(this.options.minStdDeviationMs > 0)) throw new Error('minStdDeviationMs must be positive');
+    if (!(this.options.acceptableHeartbeatPauseMs >= 0)) throw new Error('acceptableHeartbeatPauseMs must not be negative');
+    if (!(this.options.firstHeartbeatEstimateMs > 0)) throw new Error('firstHeartbeatEstimateMs must be positive');
     this.samples = new Float64Array(this.options.maxSampleSize);
     // Seed the window as Akka does: two samples around the first estimate.
     const mean = this.options.firstHeartbeatEstimateMs;

@@ -91,6 +91,14 @@ test('phi accrual: the acceptable pause shifts suspicion later; the window is bo
   assert.equal(tolerant.mean, 1000, 'only the last 10 intervals count');
 });
 
+test('bad detector parameters are refused before anything is allocated', () => {
+  assert.throws(() => new PhiAccrualDetector({ maxSampleSize: 1e12 }), /maxSampleSize/);
+  assert.throws(() => new PhiAccrualDetector({ maxSampleSize: 0 }), /maxSampleSize/);
+  assert.throws(() => new PhiAccrualDetector({ minStdDeviationMs: 0 }), /minStdDeviationMs/);
+  assert.throws(() => new PhiAccrualDetector({ threshold: -1 }), /threshold/);
+  assert.throws(() => new FixedTimeoutDetector(0, 1000), /interval/);
+});
+
 test('fixed timeout: available until T has passed since the last heartbeat', () => {
   assert.throws(() => new FixedTimeoutDetector(1000, 1000));
   const d = new FixedTimeoutDetector(1000, 3000);
