@@ -14,23 +14,25 @@ export class Keyring {
   private keys: Buffer[];
 
   constructor(keys: Buffer[]) {
-    for (const k of keys) if (k.length !== 32) throw new Error('membership keys are 32 bytes (AES-256)');
-    if (keys.length === 0) throw new Error('a key ring needs at least one key');
-    this.keys = [...keys];
+    this.keys = checked(keys);
   }
 
   /** A key file holds base64 keys, one per line; the first is the primary. */
   static fromFile(file: string): Keyring {
-    const keys = readFileSync(file, 'utf8')
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => Buffer.from(l, 'base64'));
-    return new Keyring(keys);
+    return new Keyring(readKeyFile(file));
+  }
+
+  /** Takes the keys of a key file again (a running member rotates keys when its file changes). */
+  reload(file: string): void {
+    this.keys = checked(readKeyFile(file));
   }
 
   static generateKey(): Buffer {
     return randomBytes(32);
+  }
+
+  get size(): number {
+    return this.keys.length;
   }
 
   add(key: Buffer): void {
@@ -74,4 +76,18 @@ export class Keyring {
     }
     return null;
   }
+}
+
+function readKeyFile(file: string): Buffer[] {
+  return readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => Buffer.from(l, 'base64'));
+}
+
+function checked(keys: Buffer[]): Buffer[] {
+  for (const k of keys) if (k.length !== 32) throw new Error('membership keys are 32 bytes (AES-256)');
+  if (keys.length === 0) throw new Error('a key ring needs at least one key');
+  return [...keys];
 }

@@ -13,6 +13,9 @@ import type { GroupMembership } from '../../src/recipes/group.js';
 import { encodePacket } from '../../src/membership/packet.js';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const started: GossipMembership[] = [];
 after(async () => {
@@ -71,6 +74,34 @@ test('a member without the cluster key cannot join; its packets are dropped and 
   assert.equal(ids(stranger), 'stranger');
   assert.ok(a.stats.droppedAuth > 0);
   void b;
+});
+
+test('keys rotate on running members by rewriting their key files; the old key then no longer gets in', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pk-keys-'));
+  const [oldKey, newKey] = [Keyring.generateKey(), Keyring.generateKey()];
+  const files = ['ra', 'rb'].map((n) => join(dir, n));
+  const write = (...keys: Buffer[]) => {
+    for (const f of files) writeFileSync(f, keys.map((k) => k.toString('base64')).join('\n') + '\n');
+  };
+  write(oldKey);
+  const rings = files.map((f) => Keyring.fromFile(f));
+  const a = await member('ra', [], rings[0]);
+  const b = await member('rb', [a.address], rings[1]);
+  await until(() => ids(a) === 'ra,rb' && ids(b) === 'ra,rb', 10_000, 'the keyed members to join');
+  // Add the new key everywhere, make it primary, remove the old.
+  for (const keys of [[oldKey, newKey], [newKey, oldKey], [newKey]]) {
+    write(...keys);
+    rings.forEach((r, k) => r.reload(files[k]));
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(ids(a), 'ra,rb');
+  }
+  const late = await member('rc', [a.address], new Keyring([newKey]));
+  const stale = await member('rd', [a.address], new Keyring([oldKey]));
+  await until(() => ids(a) === 'ra,rb,rc', 10_000, 'a member with the new key to join');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(ids(a), 'ra,rb,rc', 'the old key no longer gets in');
+  assert.equal(ids(stale), 'rd');
+  void late;
 });
 
 test('createMembership picks gossip or a coordinated view by configuration', async () => {
