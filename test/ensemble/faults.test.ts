@@ -277,6 +277,66 @@ for (const away of ['killed', 'cut off'] as const) {
   });
 }
 
+test('BUG: a session\'s pipelined writes through a follower apply as a prefix when its link to the leader flaps', { timeout: 120_000 }, async (t) => {
+  await withEnsemble({ size: 3 }, async (e) => {
+    const ids = [...e.members.keys()];
+    const leader = await e.waitForLeader();
+    const follower = others(ids, leader)[0];
+    await ensureNode(clientPorts(e), '/fifo');
+    const client = await EnsembleClient.open({ ports: clientPorts(e, [follower, ...others(ids, follower)]) });
+    // Each create with the connection it went out on, in the order sent.
+    const sent: { connection: number; name: string; outcome: string }[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const send = (name: string) => {
+      const s = { connection: 0, name, outcome: 'pending' };
+      sent.push(s);
+      const p = client
+        .request({ type: OpCode.create, path: `/fifo/${name}`, data: Buffer.alloc(0), acl: OPEN_ACL, flags: 0 }, () => (s.connection = client.connections))
+        .then(
+          (r) => void (s.outcome = r.err === 0 ? 'ok' : `error ${r.err}`),
+          (err: Error) => void (s.outcome = err.constructor.name),
+        )
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+    let stop = false;
+    const pump = (async () => {
+      for (let n = 0; !stop && n < 50_000; n++) {
+        if (inFlight.size < 300) send(`k${n}`);
+        await sleep(2);
+      }
+    })();
+    // The follower's connection to the leader breaks for a moment, a few times; no election follows.
+    for (let i = 0; i < 5; i++) {
+      await sleep(500);
+      e.link(follower, leader).set('refuse');
+      await sleep(30);
+      e.link(follower, leader).set('open');
+    }
+    await sleep(500);
+    stop = true;
+    await pump;
+    await Promise.all([...inFlight]);
+    await client.close();
+
+    // On one connection the writes that took effect must be the first ones sent on it: a later one
+    // taking effect while an earlier one did not breaks the order of the client's writes.
+    const present = new Set(await childrenOn(e.member(leader).clientPort, '/fifo'));
+    const gaps: string[] = [];
+    for (const connection of new Set(sent.map((s) => s.connection))) {
+      const on = sent.filter((s) => s.connection === connection);
+      const firstMissing = on.findIndex((s) => !present.has(s.name));
+      const after = firstMissing < 0 ? [] : on.slice(firstMissing).filter((s) => present.has(s.name));
+      if (after.length > 0) {
+        const missing = on.slice(firstMissing).filter((s) => !present.has(s.name));
+        gaps.push(`connection ${connection}: ${on[firstMissing].name} (${on[firstMissing].outcome}) and ${missing.length - 1} more never applied, ${after.length} sent after them applied (first ${after[0].name}, ${after[0].outcome})`);
+      }
+    }
+    t.diagnostic(`${sent.length} creates on ${client.connections} connections, ${present.size} applied`);
+    assert.deepEqual(gaps, [], 'writes of one session applied out of the order sent');
+  });
+});
+
 test('a member whose client port is taken exits with an error instead of staying on as a voter without clients', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pk-port-taken-'));
   const holder = createServer();
