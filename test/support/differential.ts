@@ -23,10 +23,11 @@ const CONFIG_NODE = '/zookeeper/config';
 export interface TargetOptions {
   /**
    * The server is an ensemble member compared with a standalone reference. An
-   * ensemble writes its membership into /zookeeper/config once, where a standalone
-   * ZooKeeper leaves the node empty and unwritten: only that node's data and the Stat
-   * fields its one write sets (mzxid, mtime, version, dataLength) are shown as the
-   * unwritten node's, and its write's zxid is kept out of the zxid ranks.
+   * ensemble's leader writes the membership into /zookeeper/config (a setData of
+   * version -1, as ZooKeeper's ensembles do), where a standalone ZooKeeper leaves the
+   * node empty and unwritten: only that node's data and the Stat fields the write sets
+   * (mzxid, mtime, version, dataLength) are shown as the unwritten node's, and the
+   * write's zxid is kept out of the zxid ranks.
    */
   ensembleConfig?: boolean;
 }
@@ -41,8 +42,6 @@ export class Target {
   private memberOf: number[] = [];
   /** One session per member that only syncs, so a member no session is on is caught up too. */
   private syncers: RawClient[] = [];
-  /** Zxid of the ensemble's write of /zookeeper/config (ensembleConfig only). */
-  private configZxid = 0;
   /** Bytes of /zookeeper/config data in the reply being normalised. */
   private configBytes = 0;
 
@@ -61,18 +60,17 @@ export class Target {
     }
     this.seen = this.clients.map(() => 0);
     if (this.ports.length > 1) this.syncers = await Promise.all(this.ports.map((port) => RawClient.connect(port, { timeout: TIMEOUT })));
-    if (this.opts.ensembleConfig) this.configZxid = await this.waitForConfig();
+    // No step's watch may hear of the membership being written: every member has applied the write first.
+    if (this.opts.ensembleConfig) await Promise.all((this.syncers.length > 0 ? this.syncers : this.clients.slice(0, 1)).map((c) => this.waitForConfig(c)));
   }
 
-  /** The zxid that wrote the membership into /zookeeper/config, once the first session's member has applied it. */
-  private async waitForConfig(): Promise<number> {
-    const c = this.clients[0];
+  private async waitForConfig(c: RawClient): Promise<void> {
     const deadline = performance.now() + 30_000;
     for (;;) {
       await c.request({ type: OpCode.sync, path: '/' });
       const r = await c.request({ type: OpCode.getData, path: CONFIG_NODE, watch: false });
       const stat = (r.response as { stat?: Stat } | undefined)?.stat;
-      if (stat && stat.mzxid > 0) return stat.mzxid;
+      if (stat && this.isWrittenConfig(stat)) return;
       if (performance.now() > deadline) throw new Error(`${this.name}: /zookeeper/config was not written within 30 s`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -84,9 +82,9 @@ export class Target {
     return c;
   }
 
-  /** The ensemble's /zookeeper/config, not yet written by the time a member read it, looks unwritten already. */
+  /** Only a node the server made itself has czxid 0, and of those only the written /zookeeper/config has version -1. */
   private isWrittenConfig(s: Stat): boolean {
-    return this.configZxid > 0 && s.czxid === 0 && s.mzxid === this.configZxid;
+    return this.opts.ensembleConfig === true && s.czxid === 0 && s.version === -1;
   }
 
   zxid(z: number): number | string {
