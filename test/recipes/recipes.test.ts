@@ -65,7 +65,7 @@ for (const target of clientTargets()) {
       const events: MembershipEvent[] = [];
       observer.on('change', (e) => events.push(e));
       const { c: ca } = await client();
-      const { c: cb, proxy } = await client({ sessionTimeoutMs: 800, viaProxy: true });
+      const { c: cb, proxy } = await client({ sessionTimeoutMs: 1500, viaProxy: true });
       const a = await GroupMembership.join(ca, { path: '/groups/g1', id: 'a', meta: Buffer.from('v1') });
       await GroupMembership.join(cb, { path: '/groups/g1', id: 'b' });
       await until(() => observer.members().length === 2, 5000, 'two members');
@@ -205,7 +205,7 @@ for (const target of clientTargets()) {
       const { c: watcherClient } = await client();
       const follower = await RoleAssignment.start(watcherClient, { path: '/roles/svc', roles });
       const { c: ca } = await client();
-      const { c: cb, proxy } = await client({ sessionTimeoutMs: 800, viaProxy: true });
+      const { c: cb, proxy } = await client({ sessionTimeoutMs: 1500, viaProxy: true });
       const a = await RoleAssignment.start(ca, { path: '/roles/svc', roles, id: 'a' });
       const b = await RoleAssignment.start(cb, { path: '/roles/svc', roles, id: 'b' });
       const sameEverywhere = () => [a, b].every((x) => JSON.stringify([...x.assignment]) === JSON.stringify([...follower.assignment]));

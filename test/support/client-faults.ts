@@ -6,11 +6,11 @@ import type { MemberConfig } from './client-member.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until `cond` holds; fails after `ms` naming what it waited for. */
-export async function until(cond: () => boolean | Promise<boolean>, ms: number, what = 'condition'): Promise<void> {
+/** Polls until `cond` holds; fails after `ms` naming what it waited for (computed then, when a function). */
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string | (() => string) = 'condition'): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await sleep(20);
   }
 }

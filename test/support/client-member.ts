@@ -13,6 +13,8 @@ import { DistributedCounter, DoubleBarrier, GroupMembership, LeaderElection, Loc
 
 export interface MemberConfig {
   connectionString: string;
+  /** Use the hosts in the order given (as the test's own clients do on an ensemble). */
+  keepHostOrder?: boolean;
   sessionTimeoutMs: number;
   id: string;
   base: string;
@@ -22,7 +24,7 @@ export interface MemberConfig {
 const cfg = JSON.parse(process.argv[2]) as MemberConfig;
 const say = (event: string, extra: object = {}) => process.stdout.write(JSON.stringify({ event, ...extra }) + '\n');
 
-const client = await PulseClient.connect(cfg.connectionString, { sessionTimeoutMs: cfg.sessionTimeoutMs });
+const client = await PulseClient.connect(cfg.connectionString, { sessionTimeoutMs: cfg.sessionTimeoutMs, random: cfg.keepHostOrder ? () => 0.99 : undefined });
 say('connected', { sessionId: String(client.sessionId) });
 await GroupMembership.join(client, { path: `${cfg.base}/group`, id: cfg.id });
 const election = new LeaderElection(client, `${cfg.base}/election`, cfg.id);
