@@ -681,8 +681,9 @@ export class SwimNode {
     return this.config.retransmitMult * Math.ceil(Math.log10(this.aliveCount + 1));
   }
 
+  /** News waits for the gossip ticker, which runs at an arbitrary phase: on average half an interval. */
   private scheduleGossip(now: number): void {
-    if (this.nextGossipAt === Infinity) this.nextGossipAt = now + this.config.gossipIntervalMs;
+    if (this.nextGossipAt === Infinity) this.nextGossipAt = now + this.config.gossipIntervalMs * this.random();
   }
 
   private piggyback(maxBytes: number): Gossip[] {
