@@ -10,16 +10,22 @@ export class EventHeap<T> {
   }
 
   push(time: number, item: T): void {
+    const seq = this.seq++;
+    // Move the hole up from the end, then drop the new entry into it.
     let i = this.items.length;
     this.times.push(time);
-    this.seqs.push(this.seq++);
+    this.seqs.push(seq);
     this.items.push(item);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(i, p)) break;
-      this.swap(i, p);
+      const pt = this.times[p];
+      if (pt < time || (pt === time && this.seqs[p] < seq)) break;
+      this.move(p, i);
       i = p;
     }
+    this.times[i] = time;
+    this.seqs[i] = seq;
+    this.items[i] = item;
   }
 
   peekTime(): number {
@@ -30,32 +36,32 @@ export class EventHeap<T> {
     const n = this.items.length;
     if (n === 0) return undefined;
     const top = { time: this.times[0], item: this.items[0] };
-    this.swap(0, n - 1);
-    this.times.pop();
-    this.seqs.pop();
-    this.items.pop();
+    const time = this.times.pop()!;
+    const seq = this.seqs.pop()!;
+    const item = this.items.pop()!;
+    const m = n - 1;
+    if (m === 0) return top;
+    // Move the hole down from the root, then put the former last entry into it.
     let i = 0;
-    const m = this.items.length;
     for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let s = i;
-      if (l < m && this.less(l, s)) s = l;
-      if (r < m && this.less(r, s)) s = r;
-      if (s === i) break;
-      this.swap(i, s);
-      i = s;
+      let c = 2 * i + 1;
+      if (c >= m) break;
+      const r = c + 1;
+      if (r < m && (this.times[r] < this.times[c] || (this.times[r] === this.times[c] && this.seqs[r] < this.seqs[c]))) c = r;
+      const ct = this.times[c];
+      if (time < ct || (time === ct && seq < this.seqs[c])) break;
+      this.move(c, i);
+      i = c;
     }
+    this.times[i] = time;
+    this.seqs[i] = seq;
+    this.items[i] = item;
     return top;
   }
 
-  private less(a: number, b: number): boolean {
-    return this.times[a] < this.times[b] || (this.times[a] === this.times[b] && this.seqs[a] < this.seqs[b]);
-  }
-
-  private swap(a: number, b: number): void {
-    [this.times[a], this.times[b]] = [this.times[b], this.times[a]];
-    [this.seqs[a], this.seqs[b]] = [this.seqs[b], this.seqs[a]];
-    [this.items[a], this.items[b]] = [this.items[b], this.items[a]];
+  private move(from: number, to: number): void {
+    this.times[to] = this.times[from];
+    this.seqs[to] = this.seqs[from];
+    this.items[to] = this.items[from];
   }
 }

@@ -1,50 +1,57 @@
 /**
  * `npm run sim:report`: runs the simulator's scenarios with pulsekeeper's defaults
  * and with memberlist's LAN defaults, and writes the comparison to BENCHMARKS.md.
- *   npm run sim:report -- [--sizes 100,1000] [--seeds 1,2,3] [--large-scenarios lan]
+ *   npm run sim:report -- [--sizes 100,1000,10000] [--seeds 1,2,3] [--big-seeds 1] [--large-scenarios lan,quiet]
+ * Every scenario runs at the smallest size; the large scenarios at every size; the
+ * real-process scenario at 30 members. Sizes above 1,000 use --big-seeds.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { MEMBERLIST_LAN, PULSEKEEPER_DEFAULTS } from '../membership/core/types.js';
+import { MEMBERLIST_LAN, PULSEKEEPER_DEFAULTS, type SwimConfig } from '../membership/core/types.js';
 import { SCENARIOS, simulate, type Percentiles, type SimReport } from './simulator.js';
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '100,1000' },
+    sizes: { type: 'string', default: '100,1000,10000' },
     seeds: { type: 'string', default: '1,2,3' },
-    'large-scenarios': { type: 'string', default: 'lan' },
+    'big-seeds': { type: 'string', default: '1' },
+    'large-scenarios': { type: 'string', default: 'lan,quiet' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number);
 const seeds = values.seeds!.split(',').map(Number);
+const bigSeeds = values['big-seeds']!.split(',').map(Number);
 const large = new Set(values['large-scenarios']!.split(','));
-const configs = [
+const configs: [string, SwimConfig][] = [
   ['pulsekeeper', PULSEKEEPER_DEFAULTS],
   ['memberlist-lan', MEMBERLIST_LAN],
-] as const;
+];
+const TYPES = ['ping', 'ack', 'ping-req', 'nack', 'tcp-ping', 'gossip', 'push-pull'];
 
-const ms = (p: Percentiles) => (p.count ? `${(p.p50 / 1000).toFixed(1)} / ${(p.p99 / 1000).toFixed(1)} / ${(p.max / 1000).toFixed(1)}` : '–');
+const s1 = (x: number) => (x / 1000).toFixed(1);
+const ms = (p: Percentiles) => (p.count ? `${s1(p.p50)} / ${s1(p.p99)} / ${s1(p.max)}` : '–');
 
-const rows: string[] = [];
-for (const n of sizes) {
-  for (const name of Object.keys(SCENARIOS)) {
-    if (n > 100 && !large.has(name)) continue;
-    for (const [configName, config] of configs) {
-      // Seeds pooled: detection times of all crashes of all seeds, sums of false declarations.
-      const reports: SimReport[] = seeds.map((seed) => simulate(n, { name, ...SCENARIOS[name] }, config, configName, seed));
-      const pool = (k: 'firstSuspicionMs' | 'firstFailedMs' | 'allAgreeMs' | 'updateSpreadMs'): Percentiles => {
-        const xs = reports.flatMap((r) => (r[k].count ? [r[k].p50] : []));
-        const all = reports.flatMap((r) => (r[k].count ? [r[k].p50, r[k].p99, r[k].max] : []));
-        return xs.length ? { count: xs.length, p50: median(xs), p99: Math.max(...reports.flatMap((r) => (r[k].count ? [r[k].p99] : []))), max: Math.max(...all) } : { count: 0, p50: NaN, p99: NaN, max: NaN };
-      };
-      const sum = (f: (r: SimReport) => number) => reports.reduce((a, r) => a + f(r), 0);
-      const avg = (f: (r: SimReport) => number) => sum(f) / reports.length;
-      rows.push(
-        `| ${n} | ${name} | ${configName} | ${sum((r) => r.crashed)} | ${ms(pool('firstSuspicionMs'))} | ${ms(pool('firstFailedMs'))} | ${ms(pool('allAgreeMs'))} | ${sum((r) => r.undetected)} | ${avg((r) => r.falseFailuresPerMemberHour).toFixed(2)} | ${avg((r) => r.messagesPerMemberSecond).toFixed(1)} | ${avg((r) => r.bytesPerMemberSecond).toFixed(0)} | ${ms(pool('updateSpreadMs'))} | ${sum((r) => r.finalViewGaps)} |`,
-      );
-      console.log(rows[rows.length - 1]);
-    }
-  }
+interface Row {
+  n: number;
+  scenario: string;
+  config: string;
+  seeds: number[];
+  reports: SimReport[];
+  agree: Percentiles;
+  falsePerHour: number;
+  msgs: number;
+}
+
+/** Seeds pooled: times as the median of per-seed medians, the worst p99 and max; counts summed; rates averaged. */
+function pool(reports: SimReport[], k: 'firstSuspicionMs' | 'firstFailedMs' | 'allAgreeMs' | 'updateSpreadMs'): Percentiles {
+  const with_ = reports.filter((r) => r[k].count > 0);
+  if (with_.length === 0) return { count: 0, p50: NaN, p99: NaN, max: NaN };
+  return {
+    count: with_.reduce((a, r) => a + r[k].count, 0),
+    p50: median(with_.map((r) => r[k].p50)),
+    p99: Math.max(...with_.map((r) => r[k].p99)),
+    max: Math.max(...with_.map((r) => r[k].max)),
+  };
 }
 
 function median(xs: number[]): number {
@@ -52,36 +59,122 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const rows: Row[] = [];
+function run(n: number, scenario: string, runSeeds: number[]): void {
+  for (const [configName, config] of configs) {
+    const reports = runSeeds.map((seed) => simulate(n, { name: scenario, ...SCENARIOS[scenario] }, config, configName, seed));
+    const avg = (f: (r: SimReport) => number) => reports.reduce((a, r) => a + f(r), 0) / reports.length;
+    const row: Row = { n, scenario, config: configName, seeds: runSeeds, reports, agree: pool(reports, 'allAgreeMs'), falsePerHour: avg((r) => r.falseFailuresPerMemberHour), msgs: avg((r) => r.messagesPerMemberSecond) };
+    rows.push(row);
+    console.log(mainLine(row));
+  }
+}
+
+function mainLine(r: Row): string {
+  const sum = (f: (x: SimReport) => number) => r.reports.reduce((a, x) => a + f(x), 0);
+  const avg = (f: (x: SimReport) => number) => sum(f) / r.reports.length;
+  const settled = r.reports.every((x) => x.settledMs !== undefined) && r.reports[0].settledMs !== undefined ? ` (settled ${s1(Math.max(...r.reports.map((x) => x.settledMs!)))} s)` : '';
+  return [
+    '',
+    r.n,
+    r.scenario + settled,
+    r.config,
+    r.seeds.join(','),
+    sum((x) => x.crashed),
+    ms(pool(r.reports, 'firstSuspicionMs')),
+    ms(pool(r.reports, 'firstFailedMs')),
+    ms(r.agree),
+    sum((x) => x.undetected),
+    `${r.falsePerHour.toFixed(2)} (${sum((x) => x.falselyAccused)})`,
+    r.msgs.toFixed(1),
+    avg((x) => x.bytesPerMemberSecond).toFixed(0),
+    ms(pool(r.reports, 'updateSpreadMs')),
+    sum((x) => x.finalViewGaps),
+    `${avg((x) => x.wallSeconds).toFixed(1)} (${Math.round(avg((x) => x.simulatedSeconds / x.wallSeconds))}×)`,
+    '',
+  ].join(' | ').trim();
+}
+
+function typeLine(r: Row): string {
+  const avg = (t: string) => r.reports.reduce((a, x) => a + (x.messagesByType[t] ?? 0), 0) / r.reports.length;
+  return `| ${r.n} | ${r.scenario} | ${r.config} | ${TYPES.map((t) => avg(t).toFixed(2)).join(' | ')} |`;
+}
+
+run(30, 'processes', seeds);
+for (const n of sizes) {
+  for (const name of Object.keys(SCENARIOS)) {
+    if (name === 'processes' || (n !== sizes[0] && !large.has(name))) continue;
+    run(n, name, n > 1000 ? bigSeeds : seeds);
+  }
+}
+
+/** Per size, the goal's three questions on the lan scenario (load also on quiet). */
+function goalLines(): string[] {
+  const find = (n: number, scenario: string, config: string) => rows.find((r) => r.n === n && r.scenario === scenario && r.config === config);
+  const out: string[] = [];
+  for (const n of sizes) {
+    const pk = find(n, 'lan', 'pulsekeeper');
+    const ml = find(n, 'lan', 'memberlist-lan');
+    if (!pk || !ml) continue;
+    const qpk = find(n, 'quiet', 'pulsekeeper');
+    const qml = find(n, 'quiet', 'memberlist-lan');
+    const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(1) : '–');
+    out.push(
+      `| ${n} | ${ratio(ml.agree.p50, pk.agree.p50)}× / ${ratio(ml.agree.p99, pk.agree.p99)}× | ${pk.falsePerHour.toFixed(2)} vs ${ml.falsePerHour.toFixed(2)} | ${pk.msgs.toFixed(1)} vs ${ml.msgs.toFixed(1)} | ${qpk && qml ? `${qpk.msgs.toFixed(1)} vs ${qml.msgs.toFixed(1)}` : '–'} |`,
+    );
+  }
+  return out;
+}
+
 const section = [
   '<!-- membership:begin -->',
   '## Gossip membership: pulsekeeper defaults vs memberlist LAN defaults (simulated)',
   '',
-  `Command: \`npm run sim:report -- --sizes ${values.sizes} --seeds ${values.seeds} --large-scenarios ${values['large-scenarios']}\` (${new Date().toISOString().slice(0, 10)}).`,
-  'The same SWIM/Lifeguard core (src/membership/core) runs in the deterministic simulator (src/sim) with two',
-  "configurations: pulsekeeper's defaults and HashiCorp memberlist's DefaultLANConfig (probe 1 s, probe timeout 500 ms,",
-  '3 indirect checks, retransmit mult 4, suspicion mult 4, max timeout mult 6, gossip 200 ms to 3 members, push-pull 30 s).',
-  'Members start converged; one-way latency 0.2 ms + exponential(0.5 ms). Scenarios:',
+  `Command: \`npm run sim:report -- --sizes ${values.sizes} --seeds ${values.seeds} --big-seeds ${values['big-seeds']} --large-scenarios ${values['large-scenarios']}\` (${new Date().toISOString().slice(0, 10)}).`,
+  'The same SWIM/Lifeguard core (src/membership/core) runs in the deterministic simulator (src/sim), every member a full',
+  "node in one process, with two configurations: pulsekeeper's defaults and HashiCorp memberlist's DefaultLANConfig (probe",
+  '1 s, probe timeout 500 ms, 3 indirect checks, retransmit mult 4, suspicion mult 4, max timeout mult 6, gossip 200 ms to',
+  '3 members, push-pull 30 s, suspicions gossiped and confirmed as in Lifeguard). Both fill a message with up to 1,200',
+  'bytes of news, as memberlist fills a 1,400-byte datagram.',
+  "pulsekeeper's defaults (src/membership/core/types.ts) probe every 500 ms, keep a suspicion between accuser and accused",
+  '(the accused hears it at once and answers the accuser alone; only deaths are gossiped), declare a member dead 2.5 s',
+  'after suspecting it and only if a last-chance probe (direct, indirect, TCP) goes unanswered, and gossip every 100 ms.',
+  'Members start converged; one-way latency 0.2 ms + exponential(0.5 ms); members are named like 10.0.1.2:7946, so',
+  'bytes are those of the wire format (unencrypted, without IP/UDP headers). Scenarios (seeds in the table):',
   '',
   ...Object.entries(SCENARIOS).map(([name, s]) => `- **${name}**: ${s.description}; ${s.durationMs / 1000} s simulated.`),
   '',
   'Times are seconds as p50 / p99 / max over the seeds (p50 is the median of the per-seed medians). "all agree" is from',
-  'the crash until every running member has declared the member failed. False declarations count `failed` events, at any',
-  'member, about members that had not crashed (paused or partitioned ones), per member-hour. Msgs and bytes are sent per',
-  'member per second (bytes estimated from the message contents). Gaps: pairs of running members at the end where one',
-  'does not count the other alive.',
+  'the crash until every running member (paused ones too) has declared the member failed. False declarations count',
+  '`failed` events, at any member, about members that had not crashed (paused or partitioned ones), per member-hour; in',
+  'brackets, how many members were falsely declared failed by anyone. Msgs and bytes are sent per member per second.',
+  'Gaps: pairs of running members at the end where one does not count the other alive. Wall: seconds of real time per run',
+  'on the shared two-core machine, and how many times faster than real time that is.',
   '',
-  '| members | scenario | config | crashes | first suspicion (s) | first failed (s) | all agree (s) | undetected | false / member-hour | msgs / member / s | bytes / member / s | update reaches all (s) | gaps |',
-  '|---:|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|',
-  ...rows,
+  '| members | scenario | config | seeds | crashes | first suspicion (s) | first failed (s) | all agree (s) | undetected | false / member-hour (members) | msgs / member / s | bytes / member / s | update reaches all (s) | gaps | wall s (speed) |',
+  '|---:|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---|',
+  ...rows.map(mainLine),
   '',
-  'Not yet measured: 10,000 members. Every simulated member keeps a full membership table, so 10,000 members take',
-  'about 10^8 table entries in one process; the simulator needs a compact table layout first.',
+  'Messages per member per second by type (tcp-ping: the TCP fallback and last-chance probes; gossip: news sent on the',
+  'gossip timer, besides what rides on pings and acks; push-pull: full-state exchanges, including reconnection):',
+  '',
+  `| members | scenario | config | ${TYPES.join(' | ')} |`,
+  `|---:|---|---|${TYPES.map(() => '---:').join('|')}|`,
+  ...rows.filter((r) => r.scenario === 'lan' || r.scenario === 'quiet').map(typeLine),
+  '',
+  "The goal, per size: how many times faster every member agrees on a crash (memberlist's all-agree time over",
+  "pulsekeeper's, p50 / p99), false declarations per member-hour, and messages per member per second on lan and quiet",
+  '(pulsekeeper vs memberlist):',
+  '',
+  '| members | all agree, times faster (p50 / p99) | false / member-hour on lan | msgs / member / s on lan | msgs / member / s on quiet |',
+  '|---:|---|---|---|---|',
+  ...goalLines(),
   '<!-- membership:end -->',
 ].join('\n');
 
 const file = 'BENCHMARKS.md';
 let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
 const re = /<!-- membership:begin -->[\s\S]*<!-- membership:end -->/;
-text = re.test(text) ? text.replace(re, section) : text.trimEnd() + '\n\n' + section + '\n';
+text = re.test(text) ? text.replace(re, () => section) : text.trimEnd() + '\n\n' + section + '\n';
 writeFileSync(file, text);
 console.log(`wrote ${file}`);

@@ -1,18 +1,25 @@
 /**
  * A deterministic cluster simulator: the real SWIM core on a simulated clock and
- * network (latency, loss, partitions, paused members, crashes and fast restarts).
- * Everything random comes from one seed, so a run replays exactly.
+ * network (latency, loss, asymmetric links, partitions, paused members, crashes
+ * and fast restarts). Everything random comes from one seed, so a run replays
+ * exactly. All nodes share one interned id table, so 10,000 full views fit in one
+ * process (a few bytes per member per node).
  */
 import type { MembershipEvent } from '../membership/events.js';
+import { MemberIds } from '../membership/core/member-ids.js';
+import { messageSize, utf8Length } from '../membership/core/size.js';
 import { SwimNode } from '../membership/core/swim-node.js';
-import type { Message, MemberState, SwimConfig } from '../membership/core/types.js';
+import type { Message, SwimConfig, Transport } from '../membership/core/types.js';
 import { EventHeap } from './heap.js';
+
+/** A fault at a fixed time, for members picked by position (0..n-1). */
+export type Fault = { atMs: number; member: number } & ({ kind: 'crash'; restartAfterMs?: number } | { kind: 'pause'; forMs: number });
 
 export interface Scenario {
   name: string;
   description: string;
   durationMs: number;
-  /** Probability that a message is lost. */
+  /** Probability that a UDP message is lost. */
   loss: number;
   /** One-way latency: base plus an exponential tail with this mean. */
   latencyBaseMs: number;
@@ -29,6 +36,10 @@ export interface Scenario {
   pausesPerMinute: number;
   /** Cut the cluster in two (this fraction on one side) for a while. */
   partition?: { fraction: number; fromMs: number; toMs: number };
+  /** Members of this fraction lose every UDP packet from `deafTo` of the others (a one-way broken link; TCP still works). */
+  asymmetric?: { fraction: number; deafTo: number };
+  /** Faults at fixed times, besides the random ones; the report times how long the views take to settle after them. */
+  faults?: (members: number) => Fault[];
   /** Members that publish new metadata once, to time dissemination. */
   metadataUpdates: number;
   /** Time before faults start, for the cluster to settle. */
@@ -75,6 +86,24 @@ export const SCENARIOS: Record<string, Omit<Scenario, 'name'>> = {
     restartAfterMs: 2000,
   },
   partition: { ...BASE, description: 'a 30/70 partition for 20 s, then healed', partition: { fraction: 0.3, fromMs: 30_000, toMs: 50_000 } },
+  asymmetric: {
+    ...BASE,
+    description: '1% loss; 5% of members get no UDP from a random 20% of the others (TCP works); 1% crash',
+    loss: 0.01,
+    crashFraction: 0.01,
+    asymmetric: { fraction: 0.05, deafTo: 0.2 },
+  },
+  processes: {
+    ...BASE,
+    description:
+      'the real-process test (test/membership/processes.test.ts) for 30 members: at 10 s the last 3 crash, the 2 before them pause 1.8 s, the one before those crashes and restarts 2 s later',
+    durationMs: 60_000,
+    faults: (n) => [
+      ...[n - 1, n - 2, n - 3].map((member): Fault => ({ atMs: 10_000, member, kind: 'crash' })),
+      ...[n - 4, n - 5].map((member): Fault => ({ atMs: 10_000, member, kind: 'pause', forMs: 1800 })),
+      { atMs: 10_000, member: n - 6, kind: 'crash', restartAfterMs: 2000 },
+    ],
+  },
 };
 
 /** xorshift-based PRNG seeded per run (and derived per member). */
@@ -90,14 +119,26 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** A hash of three integers to [0, 1): fixed per (seed, from, to), so a broken link stays broken without a table. */
+function hash01(a: number, b: number, c: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(c + 0x165667b1, 0x27d4eb2f);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  h = Math.imul(h, 0x297a2d39);
+  h ^= h >>> 15;
+  return (h >>> 0) / 4294967296;
+}
+
 type SimEvent =
-  | { kind: 'deliver'; to: number; from: string; msg: Message }
+  | { kind: 'deliver'; to: number; from: string; msg: Message; transport: Transport }
   | { kind: 'timer'; node: number; at: number }
   | { kind: 'crash'; node: number }
   | { kind: 'restart'; node: number }
   | { kind: 'pause'; node: number; until: number }
   | { kind: 'resume'; node: number }
-  | { kind: 'update'; node: number };
+  | { kind: 'update'; node: number }
+  | { kind: 'check' };
 
 export interface Percentiles {
   count: number;
@@ -123,12 +164,18 @@ export interface SimReport {
   /** `failed` events, at any member, about members that had not crashed, per member-hour. */
   falseFailuresPerMemberHour: number;
   falseFailures: number;
+  /** Members that had not crashed but were declared failed by at least one member. */
+  falselyAccused: number;
   messagesPerMemberSecond: number;
   bytesPerMemberSecond: number;
+  /** Messages per member per second by type (tcp-ping is the fallback probe). */
+  messagesByType: Record<string, number>;
   /** From a metadata update to every live member having it. */
   updateSpreadMs: Percentiles;
   /** At the end: (observer, subject) pairs of running members where the observer does not count the subject alive. */
   finalViewGaps: number;
+  /** Scripted faults only: from the first fault until every running member's view is exactly the running members (checked every 100 ms). */
+  settledMs?: number;
 }
 
 function percentiles(xs: number[]): Percentiles {
@@ -137,49 +184,40 @@ function percentiles(xs: number[]): Percentiles {
   return { count: s.length, p50: at(0.5), p99: at(0.99), max: s.length ? s[s.length - 1] : NaN };
 }
 
-/** Approximate encoded size: a small header plus each gossip item or member state. */
-export function messageBytes(msg: Message): number {
-  const item = (id: string, meta?: Uint8Array) => 16 + id.length + (meta?.length ?? 0);
-  switch (msg.type) {
-    case 'ping':
-    case 'ack':
-    case 'gossip':
-    case 'ping-req': {
-      let n = 24 + msg.from.length + ('target' in msg ? msg.target.length : 0);
-      for (const g of msg.gossip) n += item(g.id, g.meta) + (g.address?.length ?? 0);
-      return n;
-    }
-    case 'nack':
-      return 16;
-    case 'push-pull': {
-      let n = 24;
-      for (const m of msg.members) n += item(m.id, m.meta) + m.address.length;
-      return n;
-    }
-  }
+/** Bytes of one message sent alone: the packet header, the sender's address and the message, as encoded (unencrypted). */
+export function packetBytes(sender: string, msg: Message): number {
+  return 2 + 2 + utf8Length(sender) + 1 + messageSize(msg);
 }
+
+/** Member i's id and address, shaped like a real one (10.0.0.0/16 on port 7946) so message sizes are realistic. */
+export const memberAddress = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7946`;
 
 export function simulate(members: number, scenario: Scenario, config: SwimConfig, configName: string, seed: number): SimReport {
   const wallStart = performance.now();
   const random = rng(seed);
-  const ids = Array.from({ length: members }, (_, i) => `m${i}`);
-  const index = new Map(ids.map((id, i) => [id, i]));
+  const ids = new MemberIds();
+  for (let i = 0; i < members; i++) ids.intern(memberAddress(i), memberAddress(i));
+  const name = (i: number) => ids.name(i);
   const nodes: (SwimNode | undefined)[] = new Array(members);
   const scheduled = new Float64Array(members).fill(Infinity);
   const crashedAt = new Float64Array(members).fill(NaN);
   const pausedUntil = new Float64Array(members);
-  const pending: { from: string; msg: Message }[][] = Array.from({ length: members }, () => []);
+  const pending: { from: string; msg: Message; transport: Transport }[][] = Array.from({ length: members }, () => []);
   const side = new Uint8Array(members);
+  const deaf = new Uint8Array(members);
   const heap = new EventHeap<SimEvent>();
   let now = 0;
   let messages = 0;
   let bytes = 0;
+  const byType = new Map<string, number>();
   let liveCount = members;
   const firstSuspect = new Map<number, number>();
   const firstFailed = new Map<number, number>();
-  const failedBy = new Map<number, Set<number>>();
+  /** Per crashed member: which observers have declared it failed, and how many. */
+  const failedBy = new Map<number, { by: Uint8Array; count: number }>();
   const allAgree = new Map<number, number>();
   let falseFailures = 0;
+  const accused = new Set<number>();
   const updates: { node: number; at: number; meta: Uint8Array; have: Set<number>; spreadMs?: number }[] = [];
   let restarts = 0;
 
@@ -195,19 +233,23 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
 
   const onEvents = (observer: number, events: MembershipEvent[]) => {
     for (const ev of events) {
-      const subject = index.get(ev.member.id)!;
+      const subject = ids.find(ev.member.id)!;
       const crashed = !Number.isNaN(crashedAt[subject]);
       if (ev.type === 'suspect' && crashed && !firstSuspect.has(subject)) firstSuspect.set(subject, now - crashedAt[subject]);
       if (ev.type === 'failed') {
         if (!crashed) {
           falseFailures++;
+          accused.add(subject);
           continue;
         }
         if (!firstFailed.has(subject)) firstFailed.set(subject, now - crashedAt[subject]);
-        let by = failedBy.get(subject);
-        if (!by) failedBy.set(subject, (by = new Set()));
-        by.add(observer);
-        if (!allAgree.has(subject) && by.size >= liveCount) allAgree.set(subject, now - crashedAt[subject]);
+        let f = failedBy.get(subject);
+        if (!f) failedBy.set(subject, (f = { by: new Uint8Array(members), count: 0 }));
+        if (!f.by[observer]) {
+          f.by[observer] = 1;
+          f.count++;
+        }
+        if (!allAgree.has(subject) && f.count >= liveCount) allAgree.set(subject, now - crashedAt[subject]);
       }
       if (ev.type === 'updated') {
         for (const u of updates) {
@@ -221,46 +263,49 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
 
   const process = (i: number, out: ReturnType<SwimNode['tick']>) => {
     for (const s of out.send) {
-      const to = index.get(s.to);
-      if (to === undefined) continue;
+      const to = ids.find(s.to);
+      if (to === undefined || to >= members) continue;
       messages++;
-      bytes += messageBytes(s.msg);
-      // Partitions cut both transports; only UDP loses messages.
+      bytes += packetBytes(name(i), s.msg);
+      const type = s.transport === 'tcp' && s.msg.type === 'ping' ? 'tcp-ping' : s.msg.type;
+      byType.set(type, (byType.get(type) ?? 0) + 1);
+      // Partitions cut both transports; loss and deaf links hit UDP only.
       if (side[i] !== side[to]) continue;
-      if (s.transport === 'udp' && random() < scenario.loss) continue;
+      if (s.transport === 'udp') {
+        if (random() < scenario.loss) continue;
+        if (deaf[to] && hash01(seed, i, to) < scenario.asymmetric!.deafTo) continue;
+      }
       const latency = scenario.latencyBaseMs - scenario.latencyTailMs * Math.log(1 - random());
-      heap.push(now + latency, { kind: 'deliver', to, from: ids[i], msg: s.msg });
+      heap.push(now + latency, { kind: 'deliver', to, from: name(i), msg: s.msg, transport: s.transport });
     }
     onEvents(i, out.events);
     schedule(i);
   };
 
   const makeNode = (i: number, incarnation: number) =>
-    new SwimNode(config, { id: ids[i], address: ids[i], incarnation }, rng((seed * 7919 + i * 104729 + incarnation * 31) >>> 0));
+    new SwimNode(config, { id: name(i), address: name(i), incarnation }, rng((seed * 7919 + i * 104729 + incarnation * 31) >>> 0), ids);
 
-  // Every member starts knowing all others (a converged cluster), without join events.
-  const everyone: MemberState[] = ids.map((id) => ({ id, address: id, incarnation: 0, state: 'alive', meta: new Uint8Array(0) }));
+  // Every member starts knowing all others (a converged cluster).
   for (let i = 0; i < members; i++) {
     const node = makeNode(i, 0);
     nodes[i] = node;
-    node.receive(0, ids[i], { type: 'push-pull', from: ids[i], join: false, reply: true, members: everyone });
-    node.start(0, []);
+    node.startConverged(0);
     schedule(i);
   }
 
   // Faults, all drawn from the seed.
-  const order = ids.map((_, i) => i);
+  const order = Array.from({ length: members }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j], order[i]];
   }
+  const crash = (at: number, member: number, restartAfterMs: number | undefined) => {
+    heap.push(at, { kind: 'crash', node: member });
+    if (restartAfterMs !== undefined) heap.push(at + restartAfterMs, { kind: 'restart', node: member });
+  };
   const crashCount = Math.round(members * scenario.crashFraction);
   const span = scenario.durationMs - scenario.warmupMs;
-  for (let k = 0; k < crashCount; k++) {
-    const at = scenario.warmupMs + span * (scenario.crashFrom + (scenario.crashTo - scenario.crashFrom) * random());
-    heap.push(at, { kind: 'crash', node: order[k] });
-    if (scenario.restartAfterMs !== undefined) heap.push(at + scenario.restartAfterMs, { kind: 'restart', node: order[k] });
-  }
+  for (let k = 0; k < crashCount; k++) crash(scenario.warmupMs + span * (scenario.crashFrom + (scenario.crashTo - scenario.crashFrom) * random()), order[k], scenario.restartAfterMs);
   const pausers = order.slice(crashCount, crashCount + Math.round(members * scenario.pauseFraction));
   if (scenario.pausesPerMinute > 0) {
     const gap = 60_000 / scenario.pausesPerMinute;
@@ -271,8 +316,18 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     }
   }
   const cut = scenario.partition ? order.slice(members - Math.round(members * scenario.partition.fraction)) : [];
+  const deafCount = scenario.asymmetric ? Math.round(members * scenario.asymmetric.fraction) : 0;
+  for (const d of order.slice(members - cut.length - deafCount, members - cut.length)) deaf[d] = 1;
   const updaters = order.slice(crashCount + pausers.length, crashCount + pausers.length + scenario.metadataUpdates);
   updaters.forEach((u, k) => heap.push(scenario.warmupMs + (span * (k + 1)) / (updaters.length + 2), { kind: 'update', node: u }));
+  const scripted = scenario.faults?.(members) ?? [];
+  for (const f of scripted) {
+    if (f.kind === 'crash') crash(f.atMs, f.member, f.restartAfterMs);
+    else heap.push(f.atMs, { kind: 'pause', node: f.member, until: f.atMs + f.forMs });
+  }
+  const firstScripted = Math.min(...scripted.map((f) => f.atMs));
+  let settledMs: number | undefined;
+  if (scripted.length) heap.push(firstScripted, { kind: 'check' });
 
   let partitioned = false;
   while (heap.size > 0 && heap.peekTime() <= scenario.durationMs) {
@@ -300,11 +355,12 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         const node = nodes[item.to];
         if (!node) break;
         // A paused process reads its socket buffer when it resumes.
-        if (now < pausedUntil[item.to]) pending[item.to].push({ from: item.from, msg: item.msg });
-        else process(item.to, node.receive(now, item.from, item.msg));
+        if (now < pausedUntil[item.to]) pending[item.to].push(item);
+        else process(item.to, node.receive(now, item.from, item.msg, item.transport));
         break;
       }
       case 'crash':
+        if (!nodes[item.node]) break;
         nodes[item.node] = undefined;
         crashedAt[item.node] = now;
         pending[item.node] = [];
@@ -316,9 +372,10 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         const node = makeNode(i, ++restarts * 1_000_000);
         nodes[i] = node;
         crashedAt[i] = NaN;
+        pausedUntil[i] = 0;
         liveCount++;
         scheduled[i] = Infinity;
-        process(i, node.start(now, [ids[(i + 1) % members], ids[(i + 2) % members]]));
+        process(i, node.start(now, [name((i + 1) % members), name((i + 2) % members)]));
         break;
       }
       case 'pause':
@@ -332,7 +389,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         if (!node || now < pausedUntil[i]) break;
         const queued = pending[i];
         pending[i] = [];
-        for (const q of queued) process(i, node.receive(now, q.from, q.msg));
+        for (const q of queued) process(i, node.receive(now, q.from, q.msg, q.transport));
         process(i, node.tick(now));
         break;
       }
@@ -344,22 +401,17 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         process(item.node, node.updateMeta(now, meta));
         break;
       }
+      case 'check':
+        if (now > firstScripted && viewGaps(nodes, name, true) === 0) settledMs = now - firstScripted;
+        else heap.push(now + 100, item);
+        break;
     }
   }
 
-  let finalViewGaps = 0;
-  for (let o = 0; o < members; o++) {
-    const node = nodes[o];
-    if (!node) continue;
-    for (let t = 0; t < members; t++) {
-      if (t === o || !nodes[t]) continue;
-      const st = node.memberState(ids[t])?.state;
-      if (st !== 'alive' && st !== 'suspect') finalViewGaps++;
-    }
-  }
   let undetected = 0;
   for (let s = 0; s < members; s++) if (!Number.isNaN(crashedAt[s]) && !allAgree.has(s)) undetected++;
   const seconds = scenario.durationMs / 1000;
+  const perMemberSecond = (x: number) => x / members / seconds;
   return {
     scenario: scenario.name,
     config: configName,
@@ -367,18 +419,39 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     seed,
     simulatedSeconds: seconds,
     wallSeconds: (performance.now() - wallStart) / 1000,
-    crashed: crashCount,
+    crashed: crashCount + scripted.filter((f) => f.kind === 'crash').length,
     firstSuspicionMs: percentiles([...firstSuspect.values()]),
     firstFailedMs: percentiles([...firstFailed.values()]),
     allAgreeMs: percentiles([...allAgree.values()]),
     undetected,
     falseFailures,
     falseFailuresPerMemberHour: falseFailures / ((members * seconds) / 3600),
-    messagesPerMemberSecond: messages / members / seconds,
-    bytesPerMemberSecond: bytes / members / seconds,
+    falselyAccused: accused.size,
+    messagesPerMemberSecond: perMemberSecond(messages),
+    bytesPerMemberSecond: perMemberSecond(bytes),
+    messagesByType: Object.fromEntries([...byType].sort().map(([k, v]) => [k, perMemberSecond(v)])),
     updateSpreadMs: percentiles(updates.flatMap((u) => (u.spreadMs === undefined ? [] : [u.spreadMs]))),
-    finalViewGaps,
+    finalViewGaps: viewGaps(nodes, name, false),
+    ...(scripted.length ? { settledMs } : {}),
   };
+}
+
+/**
+ * (observer, subject) pairs of running members where the observer does not count the subject
+ * alive or suspect; with `stale`, also pairs where it still counts a member that is down.
+ */
+function viewGaps(nodes: (SwimNode | undefined)[], name: (i: number) => string, stale: boolean): number {
+  let gaps = 0;
+  for (let o = 0; o < nodes.length; o++) {
+    const node = nodes[o];
+    if (!node) continue;
+    for (let t = 0; t < nodes.length; t++) {
+      if (t === o || (!nodes[t] && !stale)) continue;
+      const st = node.stateOf(name(t));
+      if ((st === 'alive' || st === 'suspect') !== !!nodes[t]) gaps++;
+    }
+  }
+  return gaps;
 }
 
 function sameMeta(a: Uint8Array, b: Uint8Array): boolean {
