@@ -3,24 +3,29 @@
  * (SIGSTOP/SIGCONT, as a long pause), one restarted at once. Every survivor must
  * converge to the same view within the bound the simulator predicts.
  *
- * Bound: the simulator's "crash" scenario at 100 members with these defaults has
- * every member agreeing on a crash within 5.3 s (p99, BENCHMARKS.md); real
- * processes sharing two cores get three times that, 16 s, plus 4 s for the news
- * to settle in every process's output.
+ * The bound comes from the simulator's "processes" scenario, which scripts these
+ * same faults for 30 members with the default configuration: the test runs it for
+ * ten seeds and takes the longest time until every view is exact. Real processes
+ * share a loaded two-core machine, where timers fire late and thirty processes
+ * compete for the CPU, so they get twice that plus 5 s. The clock starts at the
+ * faults, or later by however much longer than the simulated 2 s the restarted
+ * process took to come up.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../support/ports.js';
+import { SCENARIOS, simulate } from '../../src/sim/simulator.js';
+import { PULSEKEEPER_DEFAULTS } from '../../src/membership/core/types.js';
 
-const MEMBERS = Number(process.env.MEMBERSHIP_PROCESSES ?? 30);
-const BOUND_MS = 20_000;
+const MEMBERS = 30;
 
 interface Proc {
   id: string;
   port: number;
   child: ChildProcess;
   view: string[];
+  startedAt?: number;
   exited: boolean;
 }
 
@@ -42,7 +47,9 @@ function launch(id: string, port: number, seeds: string[]): Proc {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       try {
-        p.view = JSON.parse(line).view;
+        const out = JSON.parse(line);
+        p.view = out.view;
+        if (out.event === 'started') p.startedAt = performance.now();
       } catch {
         // not a view line
       }
@@ -52,8 +59,7 @@ function launch(id: string, port: number, seeds: string[]): Proc {
   return p;
 }
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
+async function until(cond: () => boolean, deadline: number): Promise<boolean> {
   while (!cond()) {
     if (performance.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
@@ -61,32 +67,40 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
-test(`${MEMBERS} member processes converge after kills, pauses and a fast restart`, { timeout: 180_000 }, async () => {
+test(`${MEMBERS} member processes converge after kills, pauses and a fast restart, within the simulated bound`, { timeout: 300_000 }, async (t) => {
+  const scenario = { name: 'processes', ...SCENARIOS.processes };
+  const simulated = Array.from({ length: 10 }, (_, k) => simulate(MEMBERS, scenario, PULSEKEEPER_DEFAULTS, 'pulsekeeper', k + 1));
+  for (const r of simulated) assert.ok(r.settledMs !== undefined && r.falseFailures === 0, `simulated seed ${r.seed} settles cleanly`);
+  const simulatedBound = Math.max(...simulated.map((r) => r.settledMs!));
+  const bound = 2 * simulatedBound + 5000;
+
   const ports: number[] = [];
   for (let i = 0; i < MEMBERS; i++) ports.push(await freePort());
   const seeds = [`127.0.0.1:${ports[0]}`, `127.0.0.1:${ports[1]}`];
   for (let i = 0; i < MEMBERS; i++) procs.push(launch(`m${i}`, ports[i], seeds));
   const all = procs.map((p) => p.id).sort().join(',');
-  assert.ok(await until(() => procs.every((p) => p.view.join(',') === all), 60_000), 'all members see all members');
+  // Starting thirty processes on a busy machine takes a while; that is not what is measured.
+  assert.ok(await until(() => procs.every((p) => p.view.join(',') === all), performance.now() + 180_000), 'all members see all members');
 
+  // The scenario's roles: the last three crash, the two before pause 1.8 s, the one before those restarts.
   const killed = procs.slice(MEMBERS - 3);
   const paused = procs.slice(MEMBERS - 5, MEMBERS - 3);
   const restarted = procs[MEMBERS - 6];
+  const faultsAt = performance.now();
   for (const p of killed) p.child.kill('SIGKILL');
   for (const p of paused) p.child.kill('SIGSTOP');
   restarted.child.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 300));
   const again = launch(restarted.id, restarted.port, seeds);
   procs[MEMBERS - 6] = again;
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, 1800));
   for (const p of paused) p.child.kill('SIGCONT');
+  assert.ok(await until(() => again.startedAt !== undefined, performance.now() + 60_000), 'the restarted member came up');
 
+  const from = faultsAt + Math.max(0, again.startedAt! - faultsAt - 2000);
   const survivors = procs.filter((p) => !killed.includes(p));
   const expected = survivors.map((p) => p.id).sort().join(',');
-  const start = performance.now();
-  const converged = await until(() => survivors.every((p) => p.view.join(',') === expected), BOUND_MS);
-  const took = performance.now() - start;
+  const converged = await until(() => survivors.every((p) => p.view.join(',') === expected), from + bound);
   const wrong = survivors.filter((p) => p.view.join(',') !== expected).map((p) => `${p.id}: ${p.view.length} members`);
-  assert.ok(converged, `not converged within ${BOUND_MS} ms: ${wrong.join('; ')}`);
-  assert.ok(took <= BOUND_MS);
+  assert.ok(converged, `not converged within ${bound} ms (simulated ${simulatedBound} ms): ${wrong.join('; ')}`);
+  t.diagnostic(`converged ${Math.round(performance.now() - from)} ms after the faults; bound ${bound} ms (simulated ${simulatedBound} ms)`);
 });
