@@ -195,7 +195,8 @@ export class TestEnsemble {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`member ${id} exited at start (${child.exitCode ?? child.signalCode}):\n${m.log.slice(-4000)}`);
       try {
-        if ((await fourLetter(m.clientPort, 'ruok')) === 'imok') return;
+        // The member's own answer, not another process's that took the port meanwhile.
+        if ((await fourLetter(m.clientPort, 'conf')).includes(`dataDir=${m.dataDir}\n`)) return;
       } catch {
         // not listening yet
       }
