@@ -155,3 +155,30 @@ for (const failover of [false, true]) {
     });
   });
 }
+
+test('BUG: a client of a follower that hears the leader but cannot reach it keeps its session', { timeout: 120_000 }, async (t) => {
+  await withEnsemble({ size: 3 }, async (e) => {
+    const ids = [...e.members.keys()];
+    const leader = await e.waitForLeader();
+    const follower = ids.find((id) => id !== leader)!;
+    const timeoutMs = 4000;
+    // Tries the follower first; a pinging client that is dropped moves on to the others.
+    const client = await EnsembleClient.open({ ports: clientPorts(e, [follower, ...ids.filter((id) => id !== follower)]), timeoutMs });
+    assert.equal(client.port, e.member(follower).clientPort);
+    await ok(client, { type: OpCode.create, path: '/mine', data: Buffer.alloc(0), acl: OPEN_ACL, flags: EPHEMERAL }, 'create ephemeral');
+
+    // The follower's connection to the leader fails; the leader's to it still works.
+    e.link(follower, leader).set('refuse');
+    const deadline = performance.now() + 3 * timeoutMs;
+    let owner: bigint | undefined = client.sessionId;
+    while (performance.now() < deadline && owner === client.sessionId) {
+      await sleep(500);
+      owner = await ownerOn(e, leader, '/mine');
+    }
+    t.diagnostic(`follower ${follower} is ${await e.mode(follower)}; the client made ${client.connections} connection(s)`);
+    assert.equal(owner, client.sessionId, `the session expired on the leader while its client kept pinging follower ${follower}, which never passed that on`);
+    e.heal();
+    await ok(client, { type: OpCode.ping }, 'ping after healing');
+    await client.close();
+  });
+});
