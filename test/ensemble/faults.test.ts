@@ -1,9 +1,10 @@
 /**
  * Faults of a three-member ensemble of real processes under a write load: the leader
  * SIGKILLed or SIGSTOPped, partitions (total, asymmetric, minority) through the link
- * proxies, and read-only mode while cut off. Writers record every acknowledged create;
- * afterwards every member must have every acknowledged create and nothing that was never
- * attempted, and all members the same.
+ * proxies, read-only mode while cut off, a follower left behind a compacted log, a paused
+ * leader's reads, a flapping follower-to-leader link. Writers record every acknowledged
+ * create; afterwards every member must have every acknowledged create and nothing that was
+ * never attempted, and all members the same.
  *
  * ENSEMBLE_FAULT_ROUNDS (default 1) repeats the leader faults; test/long runs more.
  */

@@ -4,7 +4,8 @@
  * session, its ephemerals and its watches (changes made while it was away fire when it
  * re-sets them); a client that vanishes without closing its session loses its ephemerals
  * exactly once, after its timeout and not before, also when the leader is killed in the
- * meantime, while live clients keep their sessions and ephemerals through the failover.
+ * meantime, while live clients keep their sessions and ephemerals through the failover; a
+ * client of a follower that cannot reach the leader keeps its session.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
