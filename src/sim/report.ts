@@ -90,7 +90,7 @@ function mainLine(r: Row): string {
     avg((x) => x.bytesPerMemberSecond).toFixed(0),
     ms(pool(r.reports, 'updateSpreadMs')),
     sum((x) => x.finalViewGaps),
-    `${avg((x) => x.wallSeconds).toFixed(1)} (${Math.round(avg((x) => x.simulatedSeconds / x.wallSeconds))}×)`,
+    `${avg((x) => x.cpuSeconds).toFixed(1)} (${Math.round(avg((x) => x.simulatedSeconds / x.cpuSeconds))}×)`,
     '',
   ].join(' | ').trim();
 }
@@ -148,10 +148,10 @@ const section = [
   'the crash until every running member (paused ones too) has declared the member failed. False declarations count',
   '`failed` events, at any member, about members that had not crashed (paused or partitioned ones), per member-hour; in',
   'brackets, how many members were falsely declared failed by anyone. Msgs and bytes are sent per member per second.',
-  'Gaps: pairs of running members at the end where one does not count the other alive. Wall: seconds of real time per run',
-  'on the shared two-core machine, and how many times faster than real time that is.',
+  'Gaps: pairs of running members at the end where one does not count the other alive. CPU: seconds of CPU time per run',
+  '(the machine is shared, so wall time says little), and how many times faster than real time that is.',
   '',
-  '| members | scenario | config | seeds | crashes | first suspicion (s) | first failed (s) | all agree (s) | undetected | false / member-hour (members) | msgs / member / s | bytes / member / s | update reaches all (s) | gaps | wall s (speed) |',
+  '| members | scenario | config | seeds | crashes | first suspicion (s) | first failed (s) | all agree (s) | undetected | false / member-hour (members) | msgs / member / s | bytes / member / s | update reaches all (s) | gaps | CPU s (speed) |',
   '|---:|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---|',
   ...rows.map(mainLine),
   '',

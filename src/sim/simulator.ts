@@ -154,6 +154,8 @@ export interface SimReport {
   seed: number;
   simulatedSeconds: number;
   wallSeconds: number;
+  /** CPU time this process spent on the run (less noisy than wall time on a shared machine). */
+  cpuSeconds: number;
   crashed: number;
   /** From a crash to the first suspicion, the first failure declaration, and every live member agreeing. */
   firstSuspicionMs: Percentiles;
@@ -194,6 +196,7 @@ export const memberAddress = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 
 
 export function simulate(members: number, scenario: Scenario, config: SwimConfig, configName: string, seed: number): SimReport {
   const wallStart = performance.now();
+  const cpuStart = process.cpuUsage();
   const random = rng(seed);
   const ids = new MemberIds();
   for (let i = 0; i < members; i++) ids.intern(memberAddress(i), memberAddress(i));
@@ -209,7 +212,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
   let now = 0;
   let messages = 0;
   let bytes = 0;
-  const byType = new Map<string, number>();
+  const byType: Record<string, number> = { ping: 0, ack: 0, 'ping-req': 0, nack: 0, 'tcp-ping': 0, gossip: 0, 'push-pull': 0 };
   let liveCount = members;
   const firstSuspect = new Map<number, number>();
   const firstFailed = new Map<number, number>();
@@ -261,14 +264,14 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     }
   };
 
-  const process = (i: number, out: ReturnType<SwimNode['tick']>) => {
+  const handle = (i: number, out: ReturnType<SwimNode['tick']>) => {
     for (const s of out.send) {
       const to = ids.find(s.to);
       if (to === undefined || to >= members) continue;
       messages++;
       bytes += packetBytes(name(i), s.msg);
       const type = s.transport === 'tcp' && s.msg.type === 'ping' ? 'tcp-ping' : s.msg.type;
-      byType.set(type, (byType.get(type) ?? 0) + 1);
+      byType[type]++;
       // Partitions cut both transports; loss and deaf links hit UDP only.
       if (side[i] !== side[to]) continue;
       if (s.transport === 'udp') {
@@ -348,7 +351,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         const node = nodes[i];
         if (!node) break;
         if (now < pausedUntil[i]) schedule(i);
-        else process(i, node.tick(now));
+        else handle(i, node.tick(now));
         break;
       }
       case 'deliver': {
@@ -356,7 +359,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         if (!node) break;
         // A paused process reads its socket buffer when it resumes.
         if (now < pausedUntil[item.to]) pending[item.to].push(item);
-        else process(item.to, node.receive(now, item.from, item.msg, item.transport));
+        else handle(item.to, node.receive(now, item.from, item.msg, item.transport));
         break;
       }
       case 'crash':
@@ -375,7 +378,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         pausedUntil[i] = 0;
         liveCount++;
         scheduled[i] = Infinity;
-        process(i, node.start(now, [name((i + 1) % members), name((i + 2) % members)]));
+        handle(i, node.start(now, [name((i + 1) % members), name((i + 2) % members)]));
         break;
       }
       case 'pause':
@@ -389,8 +392,8 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         if (!node || now < pausedUntil[i]) break;
         const queued = pending[i];
         pending[i] = [];
-        for (const q of queued) process(i, node.receive(now, q.from, q.msg, q.transport));
-        process(i, node.tick(now));
+        for (const q of queued) handle(i, node.receive(now, q.from, q.msg, q.transport));
+        handle(i, node.tick(now));
         break;
       }
       case 'update': {
@@ -398,11 +401,11 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         if (!node) break;
         const meta = Uint8Array.from([item.node & 0xff, (now >> 8) & 0xff, now & 0xff]);
         updates.push({ node: item.node, at: now, meta, have: new Set([item.node]) });
-        process(item.node, node.updateMeta(now, meta));
+        handle(item.node, node.updateMeta(now, meta));
         break;
       }
       case 'check':
-        if (now > firstScripted && viewGaps(nodes, name, true) === 0) settledMs = now - firstScripted;
+        if (now > firstScripted && viewGaps(nodes, true) === 0) settledMs = now - firstScripted;
         else heap.push(now + 100, item);
         break;
     }
@@ -419,6 +422,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     seed,
     simulatedSeconds: seconds,
     wallSeconds: (performance.now() - wallStart) / 1000,
+    cpuSeconds: cpuSeconds(process.cpuUsage(cpuStart)),
     crashed: crashCount + scripted.filter((f) => f.kind === 'crash').length,
     firstSuspicionMs: percentiles([...firstSuspect.values()]),
     firstFailedMs: percentiles([...firstFailed.values()]),
@@ -429,9 +433,9 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     falselyAccused: accused.size,
     messagesPerMemberSecond: perMemberSecond(messages),
     bytesPerMemberSecond: perMemberSecond(bytes),
-    messagesByType: Object.fromEntries([...byType].sort().map(([k, v]) => [k, perMemberSecond(v)])),
+    messagesByType: Object.fromEntries(Object.entries(byType).map(([k, v]) => [k, perMemberSecond(v)])),
     updateSpreadMs: percentiles(updates.flatMap((u) => (u.spreadMs === undefined ? [] : [u.spreadMs]))),
-    finalViewGaps: viewGaps(nodes, name, false),
+    finalViewGaps: viewGaps(nodes, false),
     ...(scripted.length ? { settledMs } : {}),
   };
 }
@@ -439,19 +443,25 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
 /**
  * (observer, subject) pairs of running members where the observer does not count the subject
  * alive or suspect; with `stale`, also pairs where it still counts a member that is down.
+ * Members are indexes of the shared id table.
  */
-function viewGaps(nodes: (SwimNode | undefined)[], name: (i: number) => string, stale: boolean): number {
+function viewGaps(nodes: (SwimNode | undefined)[], stale: boolean): number {
   let gaps = 0;
   for (let o = 0; o < nodes.length; o++) {
     const node = nodes[o];
     if (!node) continue;
+    const states = node.tableStates();
     for (let t = 0; t < nodes.length; t++) {
       if (t === o || (!nodes[t] && !stale)) continue;
-      const st = node.stateOf(name(t));
-      if ((st === 'alive' || st === 'suspect') !== !!nodes[t]) gaps++;
+      const live = states[t] === 1 || states[t] === 2;
+      if (live !== !!nodes[t]) gaps++;
     }
   }
   return gaps;
+}
+
+function cpuSeconds(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6;
 }
 
 function sameMeta(a: Uint8Array, b: Uint8Array): boolean {

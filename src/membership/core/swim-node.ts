@@ -73,6 +73,8 @@ interface Relay {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The output of an input that produced nothing (most of them), shared. */
+const NOTHING: Output = Object.freeze({ send: Object.freeze([]) as unknown as Send[], events: Object.freeze([]) as unknown as MembershipEvent[] });
 
 export interface SelfInfo {
   id: string;
@@ -122,7 +124,8 @@ export class SwimNode {
   /** When this node asked to be called next (nextTimer(), computed after every input); a call much later means it stalled. */
   private due = Infinity;
   private leaving = false;
-  private out: Output = { send: [], events: [] };
+  /** What the current input produced, made only when it produces something. */
+  private out: Output | undefined;
   // Dead and left members in the order they went, for tombstone expiry; the incarnation tells one death from a later one.
   private readonly goneIndex: number[] = [];
   private readonly goneIncarnation: number[] = [];
@@ -345,6 +348,14 @@ export class SwimNode {
     const i = this.ids.find(id);
     if (i === undefined || !this.state[i]) return undefined;
     return this.memberRecord(i);
+  }
+
+  /**
+   * This node's view as state codes by id-table index (0 unknown, 1 alive, 2 suspect, 3 dead,
+   * 4 left), for a caller that shares the id table, such as the simulator. Read only.
+   */
+  tableStates(): Readonly<Uint8Array> {
+    return this.state;
   }
 
   /** Just the state of one member as this node sees it, without building a record. */
@@ -826,16 +837,16 @@ export class SwimNode {
   // ---- output -----------------------------------------------------------------
 
   private send(to: string, msg: Message, transport: Send['transport']): void {
-    this.out.send.push({ to, msg, transport });
+    (this.out ??= { send: [], events: [] }).send.push({ to, msg, transport });
   }
 
   private emit(type: MembershipEventType, i: number): void {
-    this.out.events.push({ type, member: this.view(i) });
+    (this.out ??= { send: [], events: [] }).events.push({ type, member: this.view(i) });
   }
 
   private flush(): Output {
-    const out = this.out;
-    this.out = { send: [], events: [] };
+    const out = this.out ?? NOTHING;
+    this.out = undefined;
     this.due = this.computeNextTimer();
     return out;
   }
