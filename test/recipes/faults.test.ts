@@ -141,6 +141,18 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
         }
       })();
       await until(() => seen.length === 1, 5000, 'the first config value');
+      const mRead = new ReadWriteLock(m, `${base}/rw`).readLock;
+      await mRead.acquire();
+      let readLost = false;
+      mRead.on('lost', () => (readLost = true));
+      const sWrites = new ReadWriteLock(s, `${base}/rw`).writeLock;
+      const sWriting = sWrites.acquire(30_000);
+      const gate = new Barrier(s, `${base}/gate`);
+      await gate.set();
+      let released = false;
+      const mWaits = new Barrier(m, `${base}/gate`).wait(60_000).then(() => (released = true));
+      const counter = new DistributedCounter(m, `${base}/counter`);
+      await counter.add(1);
       const oldSession = m.sessionId;
 
       await expireSession(server.connectionString, m);
@@ -160,7 +172,15 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
       await until(async () => (await s.getChildren(`${base}/election`)).length === 2, 10_000, 'm stands again');
       assert.equal(mElection.isLeader, false);
       await until(() => mRoles.mine.length === 3 && sRoles.mine.length === 3, 10_000, 'm gets its share back');
+      await sWriting;
+      assert.equal(readLost, true, 'the reader heard it lost its read lock');
+      await sWrites.release();
+      assert.equal(released, false, 'the barrier still holds m');
+      await gate.remove();
+      await mWaits;
+      assert.equal(await counter.add(1), 2, 'the counter carries on with the new session');
       await s.setData(`${base}/config`, Buffer.from('2'));
+      await until(() => seen.length === 2, 20_000, 'the config value set after the expiry');
       await stream;
       assert.deepEqual(seen, [1, 2], 'the config stream carried on');
       await Promise.all([mElection.close(), sElection.close(), mRoles.close(), sRoles.close(), observer.close()]);
@@ -192,16 +212,25 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
         la.on('lost', () => (lost = true));
         let bLocked = false;
         const lb = new Lock(b, `${base}/lock`);
-        const bLocking = lb.acquire(60_000).then(() => (bLocked = true));
+        // Waits that span the outage report their failure where they are awaited, not as a stray rejection.
+        const settled = (p: Promise<unknown>) => p.then(() => 'done', (e: Error) => e.message);
+        const bLocking = settled(lb.acquire(120_000).then(() => (bLocked = true)));
         const ra = await RoleAssignment.start(a, { path: `${base}/roles`, roles: ROLES, id: 'a' });
         const rb = await RoleAssignment.start(b, { path: `${base}/roles`, roles: ROLES, id: 'b' });
         await until(() => ra.mine.length === 3 && rb.mine.length === 3, 10_000, 'an even split');
         const assignment = JSON.stringify([...ra.assignment]);
+        const aRead = new ReadWriteLock(a, `${base}/rw`).readLock;
+        await aRead.acquire();
+        let bWriting = false;
+        const bWrites = new ReadWriteLock(b, `${base}/rw`).writeLock;
+        const bWrite = settled(bWrites.acquire(120_000).then(() => (bWriting = true)));
+        const doubles = [new DoubleBarrier(a, `${base}/double`, 2), new DoubleBarrier(b, `${base}/double`, 2)];
+        await Promise.all(doubles.map((d) => d.enter(10_000)));
         const counter = new DistributedCounter(a, `${base}/counter`);
         await counter.add(41);
         await new Barrier(a, `${base}/barrier`).set();
         let released = false;
-        const waiting = new Barrier(b, `${base}/barrier`).wait(60_000).then(() => (released = true));
+        const waiting = settled(new Barrier(b, `${base}/barrier`).wait(120_000).then(() => (released = true)));
         await o.create(`${base}/config`, Buffer.from('1'));
         const seen: number[] = [];
         const stream = (async () => {
@@ -225,6 +254,8 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
         assert.equal(lost, false);
         await sleep(200);
         assert.equal(bLocked, false, 'the waiter still waits');
+        assert.equal(aRead.held, true);
+        assert.equal(bWriting, false, 'the writer still waits for the reader');
         assert.deepEqual(events, [], 'no member failed or left');
         assert.deepEqual(observer.members().map((m) => m.id).sort(), ['a', 'b']);
         await until(() => ra.mine.length === 3 && rb.mine.length === 3, 10_000, 'roles held again after the reconnect');
@@ -233,12 +264,17 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
         assert.equal(released, false);
         assert.ok(await o.exists(`${base}/barrier`));
         await o.setData(`${base}/config`, Buffer.from('2'));
+        await until(() => seen.length === 2, 20_000, 'the config value set after the outage');
         await stream;
         assert.deepEqual(seen, [1, 2]);
+        await aRead.release();
+        assert.equal(await bWrite, 'done');
+        await bWrites.release();
+        await Promise.all(doubles.map((d) => d.leave(10_000)));
         await la.release();
-        await bLocking;
+        assert.equal(await bLocking, 'done');
         await new Barrier(o, `${base}/barrier`).remove();
-        await waiting;
+        assert.equal(await waiting, 'done');
         await Promise.all([lb.release(), ea.close(), eb.close(), ra.close(), rb.close(), observer.close()]);
       });
     }
