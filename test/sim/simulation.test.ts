@@ -97,5 +97,5 @@ test('metadata updates reach every member; load per member does not grow with th
 test('a seed replays exactly', () => {
   const a = simulate(60, scenario('lan', { durationMs: 60_000 }), PULSEKEEPER_DEFAULTS, 'pulsekeeper', 42);
   const b = simulate(60, scenario('lan', { durationMs: 60_000 }), PULSEKEEPER_DEFAULTS, 'pulsekeeper', 42);
-  assert.deepEqual({ ...a, wallSeconds: 0 }, { ...b, wallSeconds: 0 });
+  assert.deepEqual({ ...a, wallSeconds: 0, cpuSeconds: 0 }, { ...b, wallSeconds: 0, cpuSeconds: 0 });
 });
