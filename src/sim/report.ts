@@ -2,8 +2,10 @@
  * `npm run sim:report`: runs the simulator's scenarios with pulsekeeper's defaults
  * and with memberlist's LAN defaults, and writes the comparison to BENCHMARKS.md.
  *   npm run sim:report -- [--sizes 100,1000,10000] [--seeds 1,2,3] [--big-seeds 1] [--large-scenarios lan,quiet]
+ *                          [--save FILE] [--load FILE]
  * Every scenario runs at the smallest size; the large scenarios at every size; the
- * real-process scenario at 30 members. Sizes above 1,000 use --big-seeds.
+ * real-process scenario at 30 members. Sizes above 1,000 use --big-seeds. --save keeps
+ * the raw figures; --load writes the section from them again without simulating.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,6 +18,8 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '1,2,3' },
     'big-seeds': { type: 'string', default: '1' },
     'large-scenarios': { type: 'string', default: 'lan,quiet' },
+    save: { type: 'string' },
+    load: { type: 'string' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number);
@@ -59,7 +63,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-const rows: Row[] = [];
+const rows: Row[] = values.load ? (JSON.parse(readFileSync(values.load, 'utf8')) as Row[]) : [];
 function run(n: number, scenario: string, runSeeds: number[]): void {
   for (const [configName, config] of configs) {
     const reports = runSeeds.map((seed) => simulate(n, { name: scenario, ...SCENARIOS[scenario] }, config, configName, seed));
@@ -100,12 +104,34 @@ function typeLine(r: Row): string {
   return `| ${r.n} | ${r.scenario} | ${r.config} | ${TYPES.map((t) => avg(t).toFixed(2)).join(' | ')} |`;
 }
 
-run(30, 'processes', seeds);
-for (const n of sizes) {
-  for (const name of Object.keys(SCENARIOS)) {
-    if (name === 'processes' || (n !== sizes[0] && !large.has(name))) continue;
-    run(n, name, n > 1000 ? bigSeeds : seeds);
+if (!values.load) {
+  run(30, 'processes', seeds);
+  for (const n of sizes) {
+    for (const name of Object.keys(SCENARIOS)) {
+      if (name === 'processes' || (n !== sizes[0] && !large.has(name))) continue;
+      run(n, name, n > 1000 ? bigSeeds : seeds);
+    }
   }
+  if (values.save) writeFileSync(values.save, JSON.stringify(rows));
+}
+
+/** The goal's three questions answered over all sizes, from the rows. */
+function verdict(): string[] {
+  const find = (n: number, scenario: string, config: string) => rows.find((r) => r.n === n && r.scenario === scenario && r.config === config);
+  const lan = sizes.map((n) => ({ n, pk: find(n, 'lan', 'pulsekeeper'), ml: find(n, 'lan', 'memberlist-lan') })).filter((x) => x.pk && x.ml);
+  const quiet = sizes.map((n) => find(n, 'quiet', 'pulsekeeper')).filter((r): r is Row => r !== undefined);
+  if (lan.length === 0) return [];
+  const timed = lan.filter((x) => x.pk!.agree.count > 0 && x.ml!.agree.count > 0);
+  const speedups = timed.map((x) => x.ml!.agree.p50 / x.pk!.agree.p50);
+  const p99s = timed.map((x) => x.ml!.agree.p99 / x.pk!.agree.p99);
+  const worse = lan.filter((x) => x.pk!.falsePerHour > x.ml!.falsePerHour);
+  const growth = (rs: (Row | undefined)[]) => (rs.length > 1 && rs[0] && rs[rs.length - 1] ? (rs[rs.length - 1]!.msgs / rs[0]!.msgs).toFixed(2) : '–');
+  const span = `${timed[0]?.n.toLocaleString('en')} to ${timed[timed.length - 1]?.n.toLocaleString('en')} members`;
+  return [
+    `- Detection, ${span}: every member agrees on a crash ${Math.min(...speedups).toFixed(1)}× to ${Math.max(...speedups).toFixed(1)}× faster at p50 (${Math.min(...p99s).toFixed(1)}× to ${Math.max(...p99s).toFixed(1)}× at p99): ${Math.min(...speedups) >= 2 ? 'met' : 'not met'}.`,
+    `- False declarations on lan: ${worse.length === 0 ? 'no more than memberlist at any size: met' : `more than memberlist at ${worse.map((x) => x.n).join(', ')} members: not met`}.`,
+    `- Load: messages per member per second change by ×${growth(quiet)} on quiet from the smallest to the largest size, by ×${growth(lan.map((x) => x.pk))} on lan (memberlist ×${growth(lan.map((x) => x.ml))}); see below for what grows.`,
+  ];
 }
 
 /** Per size, the goal's three questions on the lan scenario (load also on quiet). */
@@ -169,6 +195,25 @@ const section = [
   '| members | all agree, times faster (p50 / p99) | false / member-hour on lan | msgs / member / s on lan | msgs / member / s on quiet |',
   '|---:|---|---|---|---|',
   ...goalLines(),
+  '',
+  ...verdict(),
+  '',
+  'Why the figures look like this. An earlier version gossiped suspicions as memberlist does and had, at 1,000 members on',
+  "lan, 0.05 false declarations per member-hour (memberlist 0.01) and 8.8 → 30.4 messages per member per second from 100",
+  'to 1,000 members. By message type the growth was gossip: every 2 s pause set off up to five cluster-wide floods (the',
+  'suspicion, up to three confirmations, the refutation), and the number of pausing members grows with the cluster. The',
+  'false declarations were epidemic misses: now and then one member of a thousand got none of the ~12 copies of a',
+  'refutation and, 3 s after suspecting, declared the paused member dead. At 10,000 members (about 17 pauses a second) the',
+  "floods outgrew what gossip can carry and dissemination collapsed. Now a suspicion stays between accuser and accused, a",
+  'member is declared dead only after a last-chance probe it does not answer, stale accusations are not refuted again,',
+  'confirmations beyond the expected number are not passed on, and news fills a datagram by bytes. What still grows on lan',
+  'is the gossip of deaths: the scenario crashes 1% of the members, so deaths per second grow with the cluster and every',
+  'member must hear each one (each member relays it retransmitMult × ceil(log10(n + 1)) times). Probes cost the same at',
+  'every size, and on quiet, where nothing changes, the whole load is flat.',
+  '',
+  "The memberlist rows are this project's core run with memberlist's parameters and its way of gossiping suspicions, not",
+  "memberlist's code; details such as gossiping to recently dead members are not modelled. 10,000-member figures come from",
+  'one seed per configuration (a run costs minutes of CPU); the smaller sizes from three.',
   '<!-- membership:end -->',
 ].join('\n');
 
