@@ -241,7 +241,7 @@ for (const target of clientTargets({ ensemble: true })) {
       p.cut();
       await until(() => states.includes('suspended'), 5000, 'suspended');
       const queued = client.getData('/kept');
-      await expireSession(server.connectionString, client);
+      await expireSession(server.connectionString, client, server.clientOptions);
       // The session may have been closed through another member of an ensemble: read after it catches up.
       await until(async () => (await observer.exists('/mine')) === null, 10_000, 'the ephemeral gone with its session');
       p.accept();
@@ -256,7 +256,7 @@ for (const target of clientTargets({ ensemble: true })) {
 
     test('without renewal an expired client stays expired', async () => {
       const { client, states } = await watched(server.connectionString, { ...server.clientOptions, sessionTimeoutMs: 4000, renewExpiredSession: false });
-      await expireSession(server.connectionString, client);
+      await expireSession(server.connectionString, client, server.clientOptions);
       await until(() => states.includes('expired'), 10_000, 'expired');
       await assert.rejects(client.getData('/'), SessionExpiredError);
       await sleep(300);

@@ -155,7 +155,7 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
       await counter.add(1);
       const oldSession = m.sessionId;
 
-      await expireSession(server.connectionString, m);
+      await expireSession(server.connectionString, m, server.clientOptions);
       await until(() => mStates.includes('connected'), 10_000, 'a new session');
       // On an ensemble the client may get back in once before the close is committed.
       assert.equal(mStates[0], 'suspended');

@@ -1,7 +1,7 @@
 /** Waiting and fault helpers shared by the client, recipe and shell tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { PulseClient } from '../../src/client/index.js';
+import { PulseClient, type ClientOptions } from '../../src/client/index.js';
 import type { MemberConfig } from './client-member.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,10 +18,12 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
 /**
  * Expires a client's session at once, as ZooKeeper's own tests do: another
  * connection attaches to the session with its id and password and closes it.
- * The client hears of it when it next reaches the server.
+ * The client hears of it when it next reaches the server. Pass the test server's
+ * client options so that on an ensemble the twin attaches where the client is.
  */
-export async function expireSession(connectionString: string, client: PulseClient): Promise<void> {
+export async function expireSession(connectionString: string, client: PulseClient, opts: ClientOptions = {}): Promise<void> {
   const twin = await PulseClient.connect(connectionString, {
+    ...opts,
     session: { id: client.sessionId, password: client.sessionPassword },
     sessionTimeoutMs: client.sessionTimeoutMs,
     renewExpiredSession: false,
