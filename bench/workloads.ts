@@ -149,7 +149,9 @@ export function rowsTable(rows: Row[]): string[] {
     const ratio =
       row.server === 'pulsekeeper' && other
         ? held
-          ? `p99 ${(other.result.p99 / row.result.p99).toFixed(2)}x lower`
+          ? other.result.p99 >= row.result.p99
+            ? `p99 ${(other.result.p99 / row.result.p99).toFixed(2)}x lower`
+            : `p99 ${(row.result.p99 / other.result.p99).toFixed(2)}x higher`
           : (row.result.opsPerSec / other.result.opsPerSec).toFixed(2)
         : '';
     const r = row.result;
