@@ -323,6 +323,8 @@ export class DataTree {
         return this.applyMulti(txn, body.ops);
       case OpCode.reconfig:
         return { err: 0, events: this.setConfig(body.data.toString(), txn.zxid, txn.time) };
+      case OpCode.error:
+        return { err: body.err, events };
     }
     const undo: Undo[] = [];
     try {

@@ -11,7 +11,7 @@
  *
  * Bodies a client sent (create*, delete, setData, setACL, check) are jute as on the
  * wire; the internal ones are written here: createSession as timeout and the 16-byte
- * password (as a jute buffer), closeSession as nothing, deleteContainer as its path, and multi as a count
+ * password (as a jute buffer), closeSession as nothing, deleteContainer as its path, an error txn as its error code, and multi as a count
  * followed by each op's type and wire body.
  */
 import { DecodeError, JuteReader, JuteWriter } from '../protocol/jute.js';
@@ -63,6 +63,9 @@ export function encodeTxn(txn: TxnRecord): Buffer {
     case OpCode.reconfig:
       w.buffer(body.data);
       break;
+    case OpCode.error:
+      w.int(body.err);
+      break;
     case OpCode.multi:
       w.int(body.ops.length);
       for (const op of body.ops) {
@@ -108,6 +111,8 @@ function readBody(r: JuteReader): WriteBody {
       return { type, path: r.string(), version: -1 };
     case OpCode.reconfig:
       return { type, data: Buffer.from(r.buffer() ?? Buffer.alloc(0)) };
+    case OpCode.error:
+      return { type, err: r.int() };
     case OpCode.multi: {
       const count = r.int();
       // Each op takes at least its 4-byte type.

@@ -30,6 +30,15 @@ export interface ConfigBody {
   type: typeof OpCode.reconfig;
   data: Buffer;
 }
+/**
+ * A write the server could not turn into a transaction (an undecodable body, a read op
+ * inside multi, reconfig while it is disabled): it still takes a zxid and answers `err`,
+ * as ZooKeeper's error transaction does.
+ */
+export interface ErrorBody {
+  type: typeof OpCode.error;
+  err: number;
+}
 export interface MultiWriteBody {
   type: typeof OpCode.multi;
   ops: MultiOp[];
@@ -45,7 +54,8 @@ export type WriteBody =
   | MultiWriteBody
   | CreateSessionBody
   | CloseSessionBody
-  | ConfigBody;
+  | ConfigBody
+  | ErrorBody;
 
 export interface Txn {
   zxid: number;
