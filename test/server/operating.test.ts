@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/index.js';
 import { parseZooCfg, resolveConfig } from '../../src/server/config.js';
 import { createLogger } from '../../src/util/log.js';
-import { CreateMode, OpCode } from '../../src/protocol/opcodes.js';
+import { OpCode } from '../../src/protocol/opcodes.js';
 import { encodeRequest } from '../../src/protocol/records.js';
 import { RawClient } from '../support/raw-client.js';
 import { fourLetter } from '../support/zookeeper.js';
@@ -28,82 +29,70 @@ describe('four-letter words', () => {
   });
   after(async () => server?.close());
 
-  test('each word answers in ZooKeeper\'s format', async () => {
-    const c = await RawClient.connect(server.port);
-    await c.request({ type: OpCode.create, path: '/eph', data: Buffer.from('x'), acl: OPEN, flags: CreateMode.EPHEMERAL });
-    await c.request({ type: OpCode.getData, path: '/eph', watch: true });
-    const sid = '0x' + c.session.sessionId.toString(16);
-    assert.equal(await fourLetter(server.port, 'ruok'), 'imok');
-    const srvr = await fourLetter(server.port, 'srvr');
-    assert.match(srvr, /^Zookeeper version: /);
-    assert.match(srvr, /^Mode: standalone$/m);
-    assert.match(srvr, /^Node count: 5$/m);
-    assert.match(srvr, /^Zxid: 0x[0-9a-f]+$/m);
-    assert.match(await fourLetter(server.port, 'stat'), /^Clients:\n \/127\.0\.0\.1:\d+\[1\]\(queued=0/m);
-    const mntr = await fourLetter(server.port, 'mntr');
-    assert.match(mntr, /^zk_server_state\tstandalone$/m);
-    assert.match(mntr, /^zk_znode_count\t5$/m);
-    assert.match(mntr, /^zk_ephemerals_count\t1$/m);
-    assert.match(mntr, /^zk_watch_count\t1$/m);
-    assert.match(await fourLetter(server.port, 'cons'), new RegExp(`sid=${sid}`));
-    assert.match(await fourLetter(server.port, 'conf'), /^clientPort=\d+$/m);
-    assert.match(await fourLetter(server.port, 'envi'), /^Environment:\n/);
-    assert.equal(await fourLetter(server.port, 'wchs'), '1 connections watching 1 paths\nTotal watches:1\n');
-    assert.equal(await fourLetter(server.port, 'wchc'), `${sid}\n\t/eph\n`);
-    assert.equal(await fourLetter(server.port, 'wchp'), `/eph\n\t${sid}\n`);
-    assert.match(await fourLetter(server.port, 'dump'), new RegExp(`Sessions with Ephemerals \\(1\\):\\n${sid}:\\n\\t/eph`));
-    assert.equal(await fourLetter(server.port, 'isro'), 'rw');
+  // The words ZooKeeper also answers are compared with it in four-letter.test.ts.
+  test('envi, crst and srst answer in ZooKeeper\'s format', async () => {
+    assert.match(await fourLetter(server.port, 'envi'), /^Environment:\nzookeeper\.version=.*\nhost\.name=/);
     assert.equal(await fourLetter(server.port, 'crst'), 'Connection stats reset.\n');
     assert.equal(await fourLetter(server.port, 'srst'), 'Server stats reset.\n');
-    await c.close();
   });
 
   test('words outside the whitelist are refused', async () => {
     const strict = await startServer({});
-    assert.match(await fourLetter(strict.port, 'srvr'), /^Zookeeper version/);
-    assert.equal(await fourLetter(strict.port, 'ruok'), 'ruok is not executed because it is not in the whitelist.\n');
-    await strict.close();
+    try {
+      assert.match(await fourLetter(strict.port, 'srvr'), /^Zookeeper version/);
+      assert.equal(await fourLetter(strict.port, 'ruok'), 'ruok is not executed because it is not in the whitelist.\n');
+    } finally {
+      await strict.close();
+    }
   });
 });
 
 describe('limits', () => {
   test('connections beyond maxClientCnxns from one address are closed; others are unaffected', async () => {
     const server = await startServer({ maxClientCnxns: 3 });
-    const clients = await Promise.all([1, 2, 3].map(() => RawClient.connect(server.port)));
-    await assert.rejects(RawClient.connect(server.port));
-    assert.equal((await clients[0].ping()).err, 0);
-    await clients[2].close();
-    const again = await RawClient.connect(server.port);
-    await Promise.all([clients[0].close(), clients[1].close(), again.close()]);
-    await server.close();
+    try {
+      const clients = await Promise.all([1, 2, 3].map(() => RawClient.connect(server.port)));
+      await assert.rejects(RawClient.connect(server.port));
+      assert.equal((await clients[0].ping()).err, 0);
+      await clients[2].close();
+      const again = await RawClient.connect(server.port);
+      await Promise.all([clients[0].close(), clients[1].close(), again.close()]);
+    } finally {
+      await server.close();
+    }
   });
 
   test('a frame over jute.maxbuffer closes only that connection, with a logged reason', async () => {
     const logs: string[] = [];
     const server = await startServer({ maxBuffer: 4096, logger: createLogger({ sink: (l) => logs.push(l) }) });
-    const good = await RawClient.connect(server.port);
-    const bad = await RawClient.connect(server.port);
-    const big = encodeRequest(5, { type: OpCode.create, path: '/big', data: Buffer.alloc(10_000), acl: OPEN, flags: 0 });
-    await assert.rejects(bad.request({ type: OpCode.create, path: '/big', data: Buffer.alloc(10_000), acl: OPEN, flags: 0 }));
-    assert.ok(big.length > 4096);
-    const reason = logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'closing connection');
-    assert.match(reason.reason, /frame length \d+ outside/);
-    const r = await good.request({ type: OpCode.create, path: '/small', data: Buffer.alloc(100), acl: OPEN, flags: 0 });
-    assert.equal(r.err, 0);
-    await good.close();
-    await server.close();
+    try {
+      const good = await RawClient.connect(server.port);
+      const bad = await RawClient.connect(server.port);
+      const big = encodeRequest(5, { type: OpCode.create, path: '/big', data: Buffer.alloc(10_000), acl: OPEN, flags: 0 });
+      await assert.rejects(bad.request({ type: OpCode.create, path: '/big', data: Buffer.alloc(10_000), acl: OPEN, flags: 0 }));
+      assert.ok(big.length > 4096);
+      const reason = logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'closing connection');
+      assert.match(reason.reason, /frame length \d+ outside/);
+      const r = await good.request({ type: OpCode.create, path: '/small', data: Buffer.alloc(100), acl: OPEN, flags: 0 });
+      assert.equal(r.err, 0);
+      await good.close();
+    } finally {
+      await server.close();
+    }
   });
 
   test('a client that never sends its ConnectRequest is closed', async () => {
     const server = await startServer({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 300 });
-    const closed = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port: server.port });
-      s.on('close', () => resolve(true));
+    const s = connect({ host: '127.0.0.1', port: server.port });
+    try {
       s.on('error', () => {});
       s.write(Buffer.from([0, 0]));
-    });
-    assert.ok(closed);
-    await server.close();
+      const closed = await Promise.race([once(s, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+      assert.ok(closed, 'still open 10 s after a 300 ms limit');
+    } finally {
+      s.destroy();
+      await server.close();
+    }
   });
 });
 
@@ -144,21 +133,25 @@ describe('configuration', () => {
     const port = await freePort();
     writeFileSync(join(dir, 'zoo.cfg'), `tickTime=200\nclientPort=${port}\ndataDir=${join(dir, 'data')}\n4lw.commands.whitelist=*\n`);
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--config', join(dir, 'zoo.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    let err = '';
-    child.stderr.on('data', (c) => (err += c));
-    const deadline = Date.now() + 20_000;
-    while (!out.includes('listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.match(out, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
-    const c = await RawClient.connect(port);
-    assert.equal((await c.request({ type: OpCode.create, path: '/x', data: Buffer.alloc(0), acl: OPEN, flags: 0 })).err, 0);
-    assert.equal(await fourLetter(port, 'ruok'), 'imok');
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    await c.whenClosed();
-    assert.match(err, /"msg":"shutting down","signal":"SIGTERM"/);
-    assert.match(err, /"msg":"server stopped"/);
+    try {
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      let err = '';
+      child.stderr.on('data', (c) => (err += c));
+      const deadline = Date.now() + 20_000;
+      while (!out.includes('listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
+      const c = await RawClient.connect(port);
+      assert.equal((await c.request({ type: OpCode.create, path: '/x', data: Buffer.alloc(0), acl: OPEN, flags: 0 })).err, 0);
+      assert.equal(await fourLetter(port, 'ruok'), 'imok');
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.equal(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running 20 s after SIGTERM'), 20_000))]), 0);
+      await c.whenClosed();
+      assert.match(err, /"msg":"shutting down","signal":"SIGTERM"/);
+      assert.match(err, /"msg":"server stopped"/);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
