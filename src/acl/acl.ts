@@ -42,11 +42,9 @@ export function authenticate(scheme: string, auth: Buffer, clientIp: string, sup
   }
 }
 
-/** whoAmI's answer: each id with the user part a provider shows. */
+/** whoAmI's answer: each id with the user part a provider shows (the super digest adds ("super", ""), as in ZooKeeper). */
 export function clientInfo(auth: readonly AuthId[]): ClientInfo[] {
-  return auth
-    .filter((a) => a.scheme !== 'super')
-    .map((a) => ({ authScheme: a.scheme, user: a.scheme === 'digest' ? a.id.split(':', 1)[0] : a.id }));
+  return auth.map((a) => ({ authScheme: a.scheme, user: a.scheme === 'digest' ? a.id.split(':', 1)[0] : a.id }));
 }
 
 function ipBytes(addr: string): Buffer | null {

@@ -93,8 +93,9 @@ export class JuteReader {
   /** A vector: count checked against the bytes left (each element takes at least minElementBytes). */
   vector<T>(read: (r: JuteReader) => T, minElementBytes = 4): T[] | null {
     const n = this.int();
-    if (n < -1) throw new DecodeError(`negative vector length ${n}`);
-    if (n < 0) return null;
+    if (n === -1) return null;
+    // As ZooKeeper's jute reads it: any other negative count is an empty vector.
+    if (n < 0) return [];
     if (n * minElementBytes > this.end - this.offset) {
       throw new DecodeError(`vector of ${n} elements exceeds the ${this.end - this.offset} bytes left`);
     }

@@ -226,6 +226,10 @@ export interface EphemeralsResponse {
 export interface WhoAmIResponse {
   clientInfo: ClientInfo[];
 }
+/** sasl's answer (SetSASLResponse). */
+export interface SaslResponse {
+  token: Buffer | null;
+}
 export interface ConfigDataResponse {
   data: Buffer | null;
   stat: Stat;
@@ -254,6 +258,7 @@ export type ResponseBody =
   | CountResponse
   | EphemeralsResponse
   | WhoAmIResponse
+  | SaslResponse
   | MultiResponse
   | Record<string, never>;
 
@@ -558,6 +563,9 @@ export function encodeResponseBody(type: number, body: ResponseBody, w: JuteWrit
       // ZooKeeper answers addWatch with an ErrorResponse of 0.
       w.int(0);
       return;
+    case OpCode.sasl:
+      w.buffer(b.token as Buffer | null);
+      return;
     case OpCode.multi:
     case OpCode.multiRead:
       for (const res of (body as MultiResponse).results) {
@@ -607,6 +615,8 @@ export function decodeResponseBody(type: number, r: JuteReader): ResponseBody {
     case OpCode.addWatch:
       r.int();
       return {};
+    case OpCode.sasl:
+      return { token: r.buffer() };
     case OpCode.multi:
     case OpCode.multiRead: {
       const results: MultiResult[] = [];

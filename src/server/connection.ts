@@ -15,7 +15,8 @@ export interface Slot {
   /** Encoded reply frame once known; undefined while pending. */
   reply: Buffer | undefined;
   /** Deferred work (a read waiting for earlier writes); run when it reaches the head. */
-  run: (() => Buffer | undefined) | undefined;
+  run: (() => void) | undefined;
+  /** When the request arrived (for latency statistics); -1 for a watch event queued between replies. */
   startedAt: number;
   /** After this reply the connection closes (closeSession, auth failure). */
   closeAfter: boolean;
@@ -93,9 +94,12 @@ export class Connection {
     this.latMin = this.latMax = this.latCount = this.latTotal = 0;
   }
 
-  info(): ConnectionInfo {
+  /** For the four-letter words; expiresAt is when its session (or its wait for one) runs out, wall-clock. */
+  info(expiresAt: number): ConnectionInfo {
     return {
       remote: this.remote,
+      interest: this.state === 'open' || this.state === 'connecting' ? 1 : 0,
+      expiresAt,
       queued: this.slots.length,
       received: this.received,
       sent: this.sent,

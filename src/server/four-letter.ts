@@ -2,7 +2,9 @@
  * Four-letter words: plain-text status commands sent instead of a ConnectRequest
  * on a fresh connection. Formats follow ZooKeeper's so existing tooling parses them.
  */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
+import { join } from 'node:path';
 import type { ReplicationStatus } from '../pipeline/committer.js';
 import type { ServerConfig } from './config.js';
 
@@ -17,6 +19,8 @@ export interface LatencyStats {
 
 export interface ConnectionInfo {
   remote: string;
+  /** What ZooKeeper's NIO server shows in brackets: 1 for a connection it reads from, 0 for the one answering. */
+  interest: 0 | 1;
   queued: number;
   received: number;
   sent: number;
@@ -29,11 +33,19 @@ export interface ConnectionInfo {
   lastResponseAt: number;
   lastLatency: number;
   latency: LatencyStats;
+  /** When the connection expires unless heard from again (wall-clock ms), for dump. */
+  expiresAt: number;
 }
 
 /** What the four-letter words read from the server. */
 export interface FourLetterSource {
   config: ServerConfig;
+  /** The port clients connect to (config.port may be 0: any free one). */
+  clientPort: number;
+  /** Milliseconds since the server started. */
+  uptimeMs: number;
+  authFailures: number;
+  connectionsRefused: number;
   mode: string;
   /** Replication's state, when the commit step is a replicated log. */
   replication: ReplicationStatus | undefined;
@@ -50,8 +62,10 @@ export interface FourLetterSource {
   expiredSessions: number;
   connections(): ConnectionInfo[];
   watchSummary(): { connections: number; paths: number; total: number };
+  watchCount: number;
   watchesByConnection(): Map<bigint, string[]>;
   watchesByPath(): Map<string, bigint[]>;
+  /** expiresAt: wall-clock ms of the session's expiry bucket. */
   sessions(): { id: bigint; timeoutMs: number; expiresAt: number }[];
   ephemeralsBySession(): Map<bigint, string[]>;
   resetConnectionStats(): void;
@@ -59,6 +73,9 @@ export interface FourLetterSource {
 }
 
 export const hex = (v: bigint | number): string => '0x' + v.toString(16);
+
+/** Pending connections the client port's listen queue holds. */
+export const LISTEN_BACKLOG = 4096;
 
 const FOUR_LETTER = new Set(['ruok', 'srvr', 'stat', 'mntr', 'cons', 'conf', 'envi', 'wchs', 'wchc', 'wchp', 'dump', 'isro', 'crst', 'srst']);
 
@@ -83,9 +100,9 @@ export function answerFourLetterWord(word: string, src: FourLetterSource): strin
     case 'mntr':
       return monitor(src);
     case 'cons':
-      return src.connections().map(connectionLine).join('') + '\n';
+      return src.connections().map((c) => connectionLine(c, true)).join('') + '\n';
     case 'conf':
-      return configText(src.config, src.replication);
+      return configText(src, src.replication);
     case 'envi':
       return environment(src.config);
     case 'wchs': {
@@ -95,12 +112,12 @@ export function answerFourLetterWord(word: string, src: FourLetterSource): strin
     case 'wchc': {
       let out = '';
       for (const [sid, paths] of src.watchesByConnection()) out += `${hex(sid)}\n` + paths.map((p) => `\t${p}\n`).join('');
-      return out;
+      return out + '\n';
     }
     case 'wchp': {
       let out = '';
       for (const [path, sids] of src.watchesByPath()) out += `${path}\n` + sids.map((s) => `\t${hex(s)}\n`).join('');
-      return out;
+      return out + '\n';
     }
     case 'dump':
       return dump(src);
@@ -116,9 +133,18 @@ export function answerFourLetterWord(word: string, src: FourLetterSource): strin
   return '';
 }
 
-function latencyLine(l: LatencyStats): string {
-  return `Latency min/avg/max: ${l.min}/${l.avg.toFixed(4)}/${l.max}\n`;
+/** An average as ZooKeeper prints it: rounded to 4 places, then Java's Double.toString ("1.5", "0.0", "1.8571"). */
+function javaAverage(v: number): string {
+  const r = Math.round(v * 10_000) / 10_000;
+  return Number.isInteger(r) ? r.toFixed(1) : String(r);
 }
+
+function latencyLine(l: LatencyStats): string {
+  return `Latency min/avg/max: ${l.min}/${javaAverage(l.avg)}/${l.max}\n`;
+}
+
+/** ZooKeeper's node count takes in the root twice (as "" and "/"). */
+const nodeCount = (src: FourLetterSource): number => src.nodeCount + 1;
 
 /** Modes in which a member answers clients; in the others ZooKeeper's srvr says it is not serving. */
 const SERVING_MODES = new Set(['standalone', 'leader', 'follower', 'observer', 'read-only']);
@@ -126,10 +152,10 @@ const SERVING_MODES = new Set(['standalone', 'leader', 'follower', 'observer', '
 function serverSummary(src: FourLetterSource, withClients: boolean): string {
   if (!SERVING_MODES.has(src.mode)) return 'This ZooKeeper instance is not currently serving requests\n';
   let out = VERSION_LINE + '\n';
-  if (withClients) out += 'Clients:\n' + src.connections().map(connectionLine).join('') + '\n';
+  if (withClients) out += 'Clients:\n' + src.connections().map((c) => connectionLine(c, false)).join('') + '\n';
   out += latencyLine(src.latency);
   out += `Received: ${src.received}\nSent: ${src.sent}\nConnections: ${src.connections().length}\n`;
-  out += `Outstanding: ${src.outstanding}\nZxid: ${hex(src.lastZxid)}\nMode: ${src.mode}\nNode count: ${src.nodeCount}\n`;
+  out += `Outstanding: ${src.outstanding}\nZxid: ${hex(src.lastZxid)}\nMode: ${src.mode}\nNode count: ${nodeCount(src)}\n`;
   const r = src.replication;
   if (r) {
     out += `Server id: ${r.myid}\nLeader: ${r.leader}\nTerm: ${r.term}\nCommit index: ${r.commitIndex}\nApplied index: ${r.appliedIndex}\n`;
@@ -140,14 +166,15 @@ function serverSummary(src: FourLetterSource, withClients: boolean): string {
   return out;
 }
 
-function connectionLine(c: ConnectionInfo): string {
-  const base = ` /${c.remote}[1](queued=${c.queued},recved=${c.received},sent=${c.sent}`;
-  if (c.sessionId === undefined) return base + ')\n';
+/** A line of cons (full) or of stat (short), as ZooKeeper prints them. */
+function connectionLine(c: ConnectionInfo, full: boolean): string {
+  const base = ` /${c.remote}[${c.interest}](queued=${c.queued},recved=${c.received},sent=${c.sent}`;
+  if (!full || c.sessionId === undefined) return base + ')\n';
   return (
     base +
     `,sid=${hex(c.sessionId)},lop=${c.lastOp},est=${Math.round(c.establishedAt)},to=${c.timeoutMs}` +
     `,lcxid=${hex(c.lastCxid)},lzxid=${hex(c.lastZxid)},lresp=${Math.round(c.lastResponseAt)},llat=${c.lastLatency}` +
-    `,minlat=${c.latency.min},avglat=${c.latency.avg.toFixed(4)},maxlat=${c.latency.max})\n`
+    `,minlat=${c.latency.min},avglat=${Math.floor(c.latency.avg)},maxlat=${c.latency.max})\n`
   );
 }
 
@@ -156,25 +183,42 @@ function monitor(src: FourLetterSource): string {
   const rows: [string, string | number][] = [
     ['zk_version', VERSION_LINE.slice('Zookeeper version: '.length)],
     ['zk_server_state', src.mode],
-    ['zk_avg_latency', src.latency.avg.toFixed(4)],
+    ['zk_ephemerals_count', src.ephemeralCount],
+    ['zk_num_alive_connections', src.connections().length],
+    ['zk_avg_latency', javaAverage(src.latency.avg)],
+    ['zk_outstanding_requests', src.outstanding],
+    ['zk_znode_count', nodeCount(src)],
+    ['zk_global_sessions', src.sessionCount],
+    ['zk_local_sessions', 0],
+    ['zk_packets_sent', src.sent],
+    ['zk_packets_received', src.received],
     ['zk_max_latency', src.latency.max],
     ['zk_min_latency', src.latency.min],
-    ['zk_packets_received', src.received],
-    ['zk_packets_sent', src.sent],
-    ['zk_num_alive_connections', src.connections().length],
-    ['zk_outstanding_requests', src.outstanding],
-    ['zk_znode_count', src.nodeCount],
-    ['zk_watch_count', w.total],
-    ['zk_ephemerals_count', src.ephemeralCount],
+    ['zk_watch_count', src.watchCount],
+    ...fileDescriptorRows(),
     ['zk_approximate_data_size', src.approximateDataSize],
-    ['zk_global_sessions', src.sessionCount],
-    ['zk_max_file_descriptor_count', 0],
+    ['zk_uptime', Math.round(src.uptimeMs)],
+    ['zk_auth_failed_count', src.authFailures],
+    ['zk_connection_rejected', src.connectionsRefused],
     ['pk_expired_sessions', src.expiredSessions],
+    ['pk_watched_paths', w.paths],
     ...replicationRows(src.replication),
     ['pk_heap_used_bytes', process.memoryUsage().heapUsed],
     ['pk_rss_bytes', process.memoryUsage.rss()],
   ];
   return rows.map(([k, v]) => `${k}\t${v}\n`).join('');
+}
+
+/** Open and allowed file descriptors, read from /proc as ZooKeeper's JVM reports them (absent elsewhere, as on Windows). */
+function fileDescriptorRows(): [string, number][] {
+  try {
+    const max = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    // The listing itself holds one descriptor open.
+    const open = readdirSync('/proc/self/fd').length - 1;
+    return max ? [['zk_max_file_descriptor_count', Number(max[1])], ['zk_open_file_descriptor_count', open]] : [];
+  } catch {
+    return [];
+  }
 }
 
 function replicationRows(r: ReplicationStatus | undefined): [string, string | number][] {
@@ -192,14 +236,31 @@ function replicationRows(r: ReplicationStatus | undefined): [string, string | nu
   return rows;
 }
 
-function configText(c: ServerConfig, r: ReplicationStatus | undefined): string {
+function configText(src: FourLetterSource, r: ReplicationStatus | undefined): string {
+  const c = src.config;
+  const dirSize = directorySize(c.dataDir);
   return (
-    `clientPort=${c.port}\nclientPortAddress=${c.host}\ndataDir=${c.dataDir}\ntickTime=${c.tickTime}\n` +
-    `maxClientCnxns=${c.maxClientCnxns}\nminSessionTimeout=${c.minSessionTimeout}\n` +
-    `maxSessionTimeout=${c.maxSessionTimeout}\nserverId=${c.serverId}\n` +
-    `jute.maxbuffer=${c.maxBuffer}\nextendedTypesEnabled=${c.extendedTypesEnabled}\n` +
+    `clientPort=${src.clientPort}\nsecureClientPort=-1\ndataDir=${c.dataDir}\ndataDirSize=${dirSize}\n` +
+    `dataLogDir=${c.dataDir}\ndataLogSize=${dirSize}\ntickTime=${c.tickTime}\nmaxClientCnxns=${c.maxClientCnxns}\n` +
+    `minSessionTimeout=${c.minSessionTimeout}\nmaxSessionTimeout=${c.maxSessionTimeout}\n` +
+    `clientPortListenBacklog=${LISTEN_BACKLOG}\nserverId=${c.serverId}\n` +
+    `clientPortAddress=${c.host}\njute.maxbuffer=${c.maxBuffer}\nextendedTypesEnabled=${c.extendedTypesEnabled}\n` +
     (r ? r.members.map((m) => `server.${m.id}=${m.spec}\n`).join('') : '')
   );
+}
+
+/** Bytes in the files of a directory tree (0 if it does not exist: a server with its tree in memory). */
+function directorySize(dir: string): number {
+  let total = 0;
+  try {
+    for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+      const st = statSync(join(dir, name), { throwIfNoEntry: false });
+      if (st?.isFile()) total += st.size;
+    }
+  } catch {
+    // missing or unreadable
+  }
+  return total;
 }
 
 function environment(c: ServerConfig): string {
@@ -220,10 +281,36 @@ function environment(c: ServerConfig): string {
 
 function dump(src: FourLetterSource): string {
   const sessions = src.sessions();
-  let out = `SessionTracker dump:\nGlobal Sessions(${sessions.length}):\n`;
-  for (const s of sessions) out += `${hex(s.id)}\t${s.timeoutMs}ms\n`;
+  let out = `SessionTracker dump:\n` + expirySets('Session Sets', sessions.map((x) => [x.expiresAt, hex(x.id)]));
   const eph = src.ephemeralsBySession();
   out += `ephemeral nodes dump:\nSessions with Ephemerals (${eph.size}):\n`;
   for (const [sid, paths] of eph) out += `${hex(sid)}:\n` + paths.map((p) => `\t${p}\n`).join('');
+  const conns = src.connections().map((c): [number, string] => [c.expiresAt, `ip: /${c.remote} sessionId: ${hex(c.sessionId ?? 0n)}`]);
+  return out + 'Connections dump:\n' + expirySets('Connections Sets', conns);
+}
+
+/** ZooKeeper's listing of an expiry queue: one group per expiry time, earliest first. */
+function expirySets(title: string, items: [number, string][]): string {
+  const sets = new Map<number, string[]>();
+  for (const [at, line] of items) {
+    let set = sets.get(at);
+    if (!set) sets.set(at, (set = []));
+    set.push(line);
+  }
+  let out = `${title} (${sets.size})/(${items.length}):\n`;
+  for (const at of [...sets.keys()].sort((a, b) => a - b)) {
+    const lines = sets.get(at)!;
+    out += `${lines.length} expire at ${javaDate(at)}:\n` + lines.map((l) => `\t${l}\n`).join('');
+  }
   return out;
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Java's Date.toString in UTC: "Wed Nov 25 04:40:50 UTC 2026". */
+function javaDate(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
 }

@@ -13,7 +13,7 @@ import { MemoryCommitter, type Committer, type CommitTarget, type ReplicationSta
 import { normaliseMultiOps } from '../pipeline/prepare.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { DecodeError, JuteReader } from '../protocol/jute.js';
-import { AddWatchMode, KeeperState, OpCode, opName, Perms, Xid } from '../protocol/opcodes.js';
+import { AddWatchMode, KeeperState, OpCode, opName, Perms, WatcherType, Xid } from '../protocol/opcodes.js';
 import {
   decodeRequestBody,
   encodeConnectResponse,
@@ -33,7 +33,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { WatchManager, type Notification } from '../watch/watch-manager.js';
 import type { ServerConfig } from './config.js';
 import { Connection, type Slot } from './connection.js';
-import { answerFourLetterWord, fourLetterWord, hex, type FourLetterSource } from './four-letter.js';
+import { answerFourLetterWord, fourLetterWord, hex, LISTEN_BACKLOG, type FourLetterSource } from './four-letter.js';
 import { passwordMatches, SessionIds } from './session-ids.js';
 
 export type Proposal = Omit<Txn, 'zxid'>;
@@ -56,8 +56,10 @@ export interface ServerOptions {
   tree?: DataTree;
 }
 
-/** Writes buffered per connection before the server stops reading from it. */
+/** Output queued for a client (replies not yet read) past which the server stops reading its requests. */
 const MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** A client that lets this much pile up (watch events keep coming while it does not read) is disconnected. */
+const CLOSE_OUTPUT_BYTES = 4 * MAX_OUTPUT_BYTES;
 const NO_PASSWORD = Buffer.alloc(16);
 const SUPER_AUTH: AuthId[] = [{ scheme: 'super', id: '' }];
 
@@ -83,6 +85,11 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   received = 0;
   sent = 0;
   expiredSessions = 0;
+  authFailures = 0;
+  connectionsRefused = 0;
+  /** The port clients connect to, once listening. */
+  clientPort = 0;
+  private readonly startedAt: number;
   private lat = { min: 0, max: 0, total: 0, count: 0 };
   role: ServingRole = 'leaderless';
   /** Sessions touched here since the leader last heard of them (followers and observers only). */
@@ -95,7 +102,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     this.log = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? monotonicClock;
     this.tree = opts.tree ?? new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
-    this.tracker = new SessionTracker(config.tickTime, this.clock.now());
+    this.startedAt = this.clock.now();
+    this.tracker = new SessionTracker(config.tickTime, this.startedAt);
     for (const [id, s] of this.tree.sessions) this.tracker.add(id, s.timeoutMs, this.clock.now());
     this.ids = new SessionIds(config.serverId);
     this.committer = opts.committer ?? new MemoryCommitter<Proposal>();
@@ -239,10 +247,11 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       return;
     }
     socket.setNoDelay(true);
-    const conn = new Connection(this.nextConnId++, socket, this.config.maxBuffer + 1024);
+    const conn = new Connection(this.nextConnId++, socket, this.config.maxBuffer);
     const ip = conn.remoteAddress;
     const count = (this.perIp.get(ip) ?? 0) + 1;
     if (this.config.maxClientCnxns > 0 && count > this.config.maxClientCnxns) {
+      this.connectionsRefused++;
       this.log.warn('connection refused: too many connections from one address', { ip, max: this.config.maxClientCnxns });
       socket.destroy();
       return;
@@ -300,42 +309,82 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       const word = fourLetterWord(head);
       if (word) {
         conn.state = 'closing';
+        conn.received++;
         conn.socket.end(answerFourLetterWord(word, this));
         return;
       }
       conn.state = 'connecting';
       chunk = head;
     }
-    let frames: Buffer[];
-    try {
-      frames = conn.decoder.push(chunk);
-    } catch (e) {
-      this.closeConnection(conn, e instanceof FrameError ? e.message : String(e));
-      return;
-    }
-    for (const frame of frames) {
-      if ((conn.state as string) === 'closing') break;
-      conn.received++;
-      this.received++;
-      try {
-        if (conn.state === 'connecting') this.onConnect(conn, frame);
-        else this.onRequest(conn, frame);
-      } catch (e) {
-        if (e instanceof DecodeError) {
-          this.closeConnection(conn, `malformed ${conn.state === 'connecting' ? 'ConnectRequest' : 'request'}: ${e.message}`);
-        } else {
-          // A fault of the server's own: it costs this connection, never the process or other sessions.
-          this.log.error('request failed', { remote: conn.remote, error: e instanceof Error ? e.stack : String(e) });
-          this.closeConnection(conn, 'internal error');
+    conn.decoder.append(chunk);
+    if (!conn.paused) this.takeFrames(conn);
+  }
+
+  /**
+   * Handles the connection's buffered frames one at a time while its queued output and
+   * requests in flight stay within their limits; past them the rest waits, undecoded,
+   * and the socket is paused until the client has read its replies (maybeResume).
+   */
+  private takeFrames(conn: Connection): void {
+    for (;;) {
+      let over = false;
+      while (conn.state === 'connecting' || conn.state === 'open') {
+        if (this.overBudget(conn)) {
+          over = true;
+          break;
+        }
+        let frame: Buffer | undefined;
+        try {
+          frame = conn.decoder.next();
+        } catch (e) {
+          this.closeConnection(conn, e instanceof FrameError ? e.message : String(e));
+          return;
+        }
+        if (!frame) break;
+        conn.received++;
+        this.received++;
+        try {
+          if (conn.state === 'connecting') this.onConnect(conn, frame);
+          else this.onRequest(conn, frame);
+        } catch (e) {
+          if (e instanceof DecodeError) {
+            this.closeConnection(conn, `malformed ${conn.state === 'connecting' ? 'ConnectRequest' : 'request'}: ${e.message}`);
+          } else {
+            // A fault of the server's own: it costs this connection, never the process or other sessions.
+            this.log.error('request failed', { remote: conn.remote, error: e instanceof Error ? e.stack : String(e) });
+            this.closeConnection(conn, 'internal error');
+          }
+          return;
+        }
+        this.drainSlots(conn);
+      }
+      this.writeOut(conn);
+      if (conn.state === 'closed') return;
+      if (!over) {
+        if (conn.paused) {
+          conn.paused = false;
+          conn.socket.resume();
         }
         return;
       }
+      if (this.overBudget(conn)) {
+        if (!conn.paused) {
+          conn.paused = true;
+          conn.socket.pause();
+        }
+        return;
+      }
+      // The socket took the replies at once: carry on with the next frames.
     }
-    this.flush(conn);
-    if (conn.slots.length >= this.config.maxPendingPerConnection && !conn.paused) {
-      conn.paused = true;
-      conn.socket.pause();
-    }
+  }
+
+  /** Output waiting for the client to read it: replies not written yet and what the socket holds. */
+  private queuedOutput(conn: Connection): number {
+    return conn.outBytes + conn.socket.writableLength;
+  }
+
+  private overBudget(conn: Connection): boolean {
+    return conn.slots.length >= this.config.maxPendingPerConnection || this.queuedOutput(conn) >= MAX_OUTPUT_BYTES;
   }
 
   private onConnect(conn: Connection, frame: Buffer): void {
@@ -426,29 +475,39 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.newSlot(conn, now).reply = this.pingReply();
       return;
     }
+    const slot = this.newSlot(conn, now);
     if (!KNOWN_OPS.has(type)) {
-      this.reply(conn, this.newSlot(conn, now), xid, ErrorCode.UNIMPLEMENTED, type);
+      // As ZooKeeper: UNIMPLEMENTED with zxid -1, then the connection is closed.
+      slot.closeAfter = true;
+      this.reply(conn, slot, xid, ErrorCode.UNIMPLEMENTED, type, undefined, -1);
       return;
     }
-    const body = decodeRequestBody(type, r);
-    if (r.remaining !== 0 && type !== OpCode.multi) {
-      // Trailing bytes mean the client and server disagree on the record.
-      throw new DecodeError(`${r.remaining} unexpected trailing bytes after ${opName(type)}`);
+    const body = readBody(type, r, frame);
+    if (typeof body === 'number') {
+      this.log.info('request refused', { remote: conn.remote, op: opName(type), err: body });
+      if (WRITE_OPS.has(type)) this.proposeWrite(conn, slot, xid, type, { type: OpCode.error, err: body });
+      else this.reply(conn, slot, xid, body, type);
+      return;
     }
-    const slot = this.newSlot(conn, now);
     switch (body.type) {
       case OpCode.auth: {
+        // ZooKeeper answers auth with zxid 0.
         const ids = authenticate(body.scheme, body.auth, conn.remoteAddress, this.config.superDigest);
         if (!ids) {
+          this.authFailures++;
           this.log.info('authentication failed', { scheme: body.scheme, remote: conn.remote });
           slot.closeAfter = true;
-          this.reply(conn, slot, Xid.auth, ErrorCode.AUTHFAILED, type);
+          this.reply(conn, slot, xid, ErrorCode.AUTHFAILED, type, undefined, 0);
           return;
         }
         for (const a of ids) if (!conn.auth.some((b) => b.scheme === a.scheme && b.id === a.id)) conn.auth.push(a);
-        this.reply(conn, slot, Xid.auth, 0, type);
+        this.reply(conn, slot, xid, 0, type, undefined, 0);
         return;
       }
+      case OpCode.sasl:
+        // Without SASL configured ZooKeeper answers with an empty (null) token.
+        this.reply(conn, slot, xid, 0, type, { token: null }, 0);
+        return;
       case OpCode.closeSession:
         if (conn.readOnly) {
           slot.closeAfter = true;
@@ -459,26 +518,36 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         this.propose({ time: Date.now(), sessionId, auth: conn.auth, body: { type: OpCode.closeSession } }, { kind: 'close-session', conn, slot, xid });
         return;
       case OpCode.multi:
-        if (conn.readOnly) return this.reply(conn, slot, xid, ErrorCode.NOTREADONLY, type);
         body.ops = normaliseMultiOps(body.ops);
-        this.propose({ time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] }, { kind: 'request', conn, slot, xid, type });
+        this.proposeWrite(conn, slot, xid, type, body as Txn['body']);
         return;
       case OpCode.create:
       case OpCode.create2:
       case OpCode.createContainer:
       case OpCode.createTTL:
       case OpCode.delete:
+      case OpCode.deleteContainer:
       case OpCode.setData:
       case OpCode.setACL:
       case OpCode.check:
-        if (conn.readOnly) return this.reply(conn, slot, xid, ErrorCode.NOTREADONLY, type);
-        this.propose({ time: Date.now(), sessionId, auth: conn.auth, body: body as Txn['body'] }, { kind: 'request', conn, slot, xid, type });
+        this.proposeWrite(conn, slot, xid, type, body as Txn['body']);
         return;
-      default:
-        // Everything else reads: run it now, or once this connection's earlier requests are done.
-        if (conn.slots.length === 1) this.runRead(conn, slot, xid, body);
-        else slot.run = () => this.runRead(conn, slot, xid, body);
+      case OpCode.reconfig:
+        if (!this.committer.reconfigure) {
+          // A standalone ZooKeeper refuses it as a transaction of its own, using up a zxid.
+          this.proposeWrite(conn, slot, xid, type, { type: OpCode.error, err: ErrorCode.RECONFIGDISABLED });
+          return;
+        }
+        break;
     }
+    // Everything else reads: run it now, or once this connection's earlier requests are done.
+    if (conn.slots.length === 1) this.runRead(conn, slot, xid, body);
+    else slot.run = () => this.runRead(conn, slot, xid, body);
+  }
+
+  private proposeWrite(conn: Connection, slot: Slot, xid: number, type: number, body: Txn['body']): void {
+    if (conn.readOnly) return this.reply(conn, slot, xid, ErrorCode.NOTREADONLY, type);
+    this.propose({ time: Date.now(), sessionId: conn.sessionId!, auth: conn.auth, body }, { kind: 'request', conn, slot, xid, type });
   }
 
   /** Ping replies differ only by zxid: one shared frame per zxid saves an encoding per heartbeat. */
@@ -521,12 +590,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         this.reply(conn, slot, xid, 0, body.type, { clientInfo: clientInfo(conn.auth) });
         return;
       case OpCode.reconfig: {
-        if (!this.committer.reconfigure) {
-          this.reply(conn, slot, xid, ErrorCode.RECONFIGDISABLED, body.type);
-          return;
-        }
         // Answered with the new /zookeeper/config once the change is applied here, as ZooKeeper does.
-        this.committer.reconfigure(body, conn.auth, (err) => {
+        this.committer.reconfigure!(body, conn.auth, (err) => {
           if (err === ErrorCode.CONNECTIONLOSS) return this.closeConnection(conn, 'reconfig outcome unknown: leader changed');
           const node = this.tree.get('/zookeeper/config')!;
           if (err === 0) this.reply(conn, slot, xid, 0, OpCode.reconfig, { data: node.data, stat: node.stat() });
@@ -535,18 +600,10 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         });
         return;
       }
-      case OpCode.sasl:
-        this.reply(conn, slot, xid, ErrorCode.UNIMPLEMENTED, body.type);
-        return;
-      case OpCode.addWatch: {
-        if (body.mode !== AddWatchMode.PERSISTENT && body.mode !== AddWatchMode.PERSISTENT_RECURSIVE) {
-          this.reply(conn, slot, xid, ErrorCode.BADARGUMENTS, body.type);
-          return;
-        }
+      case OpCode.addWatch:
         this.watches.addPersistent(body.path, w, body.mode === AddWatchMode.PERSISTENT_RECURSIVE);
         this.reply(conn, slot, xid, 0, body.type, {});
         return;
-      }
       case OpCode.checkWatches:
         this.reply(conn, slot, xid, this.watches.checkWatches(body.path, body.watcherType, w), body.type);
         return;
@@ -555,11 +612,15 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         return;
       case OpCode.setWatches:
       case OpCode.setWatches2: {
-        const fired = this.watches.setWatches(body, w, this.tree);
-        for (const n of fired) this.notify(n, this.tree.lastZxid);
-        this.reply(conn, slot, Xid.setWatches, 0, body.type);
+        for (const n of this.watches.setWatches(body, w, this.tree)) this.notify(n);
+        this.reply(conn, slot, xid, 0, body.type);
         return;
       }
+    }
+    if (body.type === OpCode.multiRead && body.ops.length > 0 && !READ_OPS_IN_MULTI.has(body.ops[0].type)) {
+      // Writes only: ZooKeeper fails on the first op and answers with the (empty) results so far.
+      this.reply(conn, slot, xid, ErrorCode.MARSHALLINGERROR, body.type, { results: [] });
+      return;
     }
     const ctx = { sessionId: conn.sessionId!, auth: conn.auth };
     const result = this.tree.read(body, ctx);
@@ -574,19 +635,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       case OpCode.getChildren2:
         if (body.watch && result.err === 0) this.watches.addChild(body.path, w);
         break;
-      case OpCode.multiRead:
-        if (result.err === 0) this.registerMultiReadWatches(body.ops, result.response as { results: { type: number }[] }, w);
-        break;
+      // multiRead registers no watches: ZooKeeper 3.8 runs its ops with the watch flag cleared.
     }
     this.reply(conn, slot, xid, result.err, body.type, result.response);
-  }
-
-  private registerMultiReadWatches(ops: { type: number; path?: string; watch?: boolean }[], res: { results: { type: number }[] }, w: number): void {
-    ops.forEach((op, i) => {
-      if (!op.watch || res.results[i].type === OpCode.error) return;
-      if (op.type === OpCode.getData) this.watches.addData(op.path!, w);
-      else if (op.type === OpCode.getChildren) this.watches.addChild(op.path!, w);
-    });
   }
 
   // ---- apply ------------------------------------------------------------------
@@ -598,7 +649,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       for (const n of this.watches.trigger(ev.type, ev.path)) {
         // As ZooKeeper does, a watcher without READ on the node does not hear of it (the watch is used up all the same).
         const conn = this.conns.get(n.watcher);
-        if (conn && checkPerm(ev.acl, Perms.READ, conn.auth)) this.notify(n, txn.zxid);
+        if (conn && checkPerm(ev.acl, Perms.READ, conn.auth)) this.notify(n);
       }
     }
     const body = txn.body;
@@ -622,6 +673,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         this.tracker.add(txn.sessionId, timeoutMs, this.clock.now());
         if (conn.state === 'closed') return; // the session lives on and may be reattached
         this.attach(conn, txn.sessionId, timeoutMs);
+        conn.lastOp = 'SESS';
+        conn.lastZxid = txn.zxid;
         conn.send(
           encodeConnectResponse(
             { protocolVersion: 0, timeOut: timeoutMs, sessionId: txn.sessionId, passwd: this.tree.sessions.get(txn.sessionId)!.password, readOnly: false },
@@ -643,10 +696,20 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     }
   }
 
-  private notify(n: Notification, zxid: number): void {
+  /**
+   * Queues a watch event behind the replies this connection already has and ahead of
+   * those still waiting: a reply answered before the change was made leaves first, and
+   * the client hears of the change before any reply that could show the new value.
+   */
+  private notify(n: Notification): void {
     const conn = this.conns.get(n.watcher);
     if (!conn || conn.state !== 'open') return;
-    conn.send(encodeNotification(zxid, { type: n.type, state: KeeperState.SyncConnected, path: n.path }));
+    // ZooKeeper 3.8 sends events with zxid -1.
+    const event: Slot = { reply: encodeNotification(-1, { type: n.type, state: KeeperState.SyncConnected, path: n.path }), run: undefined, startedAt: -1, closeAfter: false };
+    const slots = conn.slots;
+    let i = 0;
+    while (i < slots.length && slots[i].reply !== undefined) i++;
+    slots.splice(i, 0, event);
     this.markDirty(conn);
   }
 
@@ -672,22 +735,28 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     this.dirty.clear();
   }
 
-  /** Writes everything queued for a connection in one go. */
   private flush(conn: Connection): void {
+    this.writeOut(conn);
+    this.maybeResume(conn);
+  }
+
+  /** Writes everything queued for a connection in one go. */
+  private writeOut(conn: Connection): void {
     this.drainSlots(conn);
     if (conn.out.length > 0 && conn.state !== 'closed') {
+      if (this.queuedOutput(conn) > CLOSE_OUTPUT_BYTES) {
+        // Only watch events can pile up this far past the point where reading stops.
+        this.closeConnection(conn, `client does not read: ${this.queuedOutput(conn)} bytes queued`);
+        return;
+      }
       const data = conn.out.length === 1 ? conn.out[0] : Buffer.concat(conn.out, conn.outBytes);
       conn.out = [];
       conn.outBytes = 0;
-      conn.lastResponseAt = Date.now();
-      const ok = conn.socket.write(data);
-      if (!ok && conn.socket.writableLength > MAX_OUTPUT_BYTES && !conn.paused) {
-        conn.paused = true;
-        conn.socket.pause();
-      }
+      // Monotonic, as ZooKeeper's lresp.
+      conn.lastResponseAt = this.clock.now();
+      conn.socket.write(data);
     }
     if (conn.state === 'closing' && conn.socket.writable) conn.socket.end();
-    this.maybeResume(conn);
   }
 
   /** Moves finished replies from the head of the queue to the output, running reads that became ready. */
@@ -695,14 +764,18 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     const slots = conn.slots;
     while (slots.length > 0) {
       const head = slots[0];
-      if (head.reply === undefined && head.run) {
-        head.run();
+      if (head.reply === undefined) {
+        const run = head.run;
+        if (!run) break;
         head.run = undefined;
+        run();
+        // Look at the head again: the read may have queued watch events ahead of its reply.
+        continue;
       }
-      if (head.reply === undefined) break;
       slots.shift();
       conn.send(head.reply);
       this.sent++;
+      if (head.startedAt < 0) continue; // a watch event
       const ms = this.clock.now() - head.startedAt;
       conn.recordLatency(ms);
       this.recordLatency(ms);
@@ -713,15 +786,15 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     }
   }
 
+  /** Takes frames again once the client has read enough of its output and enough requests are done. */
   private maybeResume(conn: Connection): void {
     if (
       conn.paused &&
-      conn.state !== 'closed' &&
+      (conn.state === 'connecting' || conn.state === 'open') &&
       conn.slots.length < this.config.maxPendingPerConnection / 2 &&
-      conn.socket.writableLength <= MAX_OUTPUT_BYTES
+      this.queuedOutput(conn) <= MAX_OUTPUT_BYTES / 2
     ) {
-      conn.paused = false;
-      conn.socket.resume();
+      this.takeFrames(conn);
     }
   }
 
@@ -793,11 +866,24 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   get sessionCount(): number {
     return this.tracker.size;
   }
+  get uptimeMs(): number {
+    return this.clock.now() - this.startedAt;
+  }
   connections() {
-    return [...this.conns.values()].filter((c) => c.state !== 'new').map((c) => c.info());
+    const now = this.clock.now();
+    const wall = Date.now();
+    return [...this.conns.values()]
+      .filter((c) => c.state !== 'new')
+      .map((c) => {
+        const bucket = c.sessionId !== undefined ? this.tracker.expiresAt(c.sessionId) : undefined;
+        return c.info(wall + (bucket ?? now + this.config.maxSessionTimeout) - now);
+      });
   }
   watchSummary() {
     return this.watches.summary();
+  }
+  get watchCount(): number {
+    return this.watches.count();
   }
   watchesByConnection() {
     const out = new Map<bigint, string[]>();
@@ -819,7 +905,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     return out;
   }
   sessions() {
-    return [...this.tracker.entries()].map((e) => ({ id: e.id, timeoutMs: e.timeoutMs, expiresAt: e.expiresAt }));
+    const now = this.clock.now();
+    const wall = Date.now();
+    return [...this.tracker.entries()].filter((e) => e.expiresAt >= 0).map((e) => ({ id: e.id, timeoutMs: e.timeoutMs, expiresAt: wall + e.expiresAt - now }));
   }
   ephemeralsBySession() {
     const out = new Map<bigint, string[]>();
@@ -840,13 +928,60 @@ const CONN = Symbol('connection');
 type SocketWithConn = net.Socket & { [CONN]: Connection };
 const ignore = () => {};
 
+/** The opcodes ZooKeeper 3.8 accepts from a client (Request.isValid, with auth and sasl); others close the connection. */
 const KNOWN_OPS = new Set<number>([
   OpCode.create, OpCode.delete, OpCode.exists, OpCode.getData, OpCode.setData, OpCode.getACL, OpCode.setACL,
   OpCode.getChildren, OpCode.sync, OpCode.getChildren2, OpCode.check, OpCode.multi, OpCode.create2, OpCode.reconfig,
-  OpCode.checkWatches, OpCode.removeWatches, OpCode.createContainer, OpCode.createTTL, OpCode.multiRead, OpCode.auth,
-  OpCode.setWatches, OpCode.sasl, OpCode.getEphemerals, OpCode.getAllChildrenNumber, OpCode.setWatches2,
-  OpCode.addWatch, OpCode.whoAmI, OpCode.closeSession,
+  OpCode.checkWatches, OpCode.removeWatches, OpCode.createContainer, OpCode.deleteContainer, OpCode.createTTL,
+  OpCode.multiRead, OpCode.auth, OpCode.setWatches, OpCode.sasl, OpCode.getEphemerals, OpCode.getAllChildrenNumber,
+  OpCode.setWatches2, OpCode.addWatch, OpCode.whoAmI, OpCode.createSession, OpCode.closeSession,
 ]);
+
+/** Requests ZooKeeper turns into a transaction: one it cannot read still uses up a zxid. */
+const WRITE_OPS = new Set<number>([
+  OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete, OpCode.deleteContainer,
+  OpCode.setData, OpCode.setACL, OpCode.check, OpCode.multi, OpCode.reconfig, OpCode.createSession,
+]);
+
+/** Requests whose null path ZooKeeper refuses with MARSHALLINGERROR (for the others a null path reads as ""). */
+const NULL_PATH_REFUSED = new Set<number>([
+  OpCode.exists, OpCode.getData, OpCode.getChildren, OpCode.getChildren2, OpCode.getACL, OpCode.getAllChildrenNumber,
+  OpCode.checkWatches, OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete,
+]);
+
+const READ_OPS_IN_MULTI = new Set<number>([OpCode.getData, OpCode.getChildren]);
+
+/**
+ * A request's body, or the error ZooKeeper 3.8 answers when it cannot take it: a body
+ * it cannot read (trailing bytes are ignored, as there), a read inside multi or reads and
+ * writes mixed in multiRead, an unknown watcher type or watch mode. auth and sasl bodies that
+ * cannot be read throw: ZooKeeper closes the connection for those.
+ */
+function readBody(type: number, r: JuteReader, frame: Buffer): RequestBody | number {
+  if (type === OpCode.createSession) return ErrorCode.MARSHALLINGERROR;
+  if (NULL_PATH_REFUSED.has(type) && frame.length >= 12 && frame.readInt32BE(8) === -1) return ErrorCode.MARSHALLINGERROR;
+  let body: RequestBody;
+  try {
+    body = decodeRequestBody(type, r);
+  } catch (e) {
+    if (!(e instanceof DecodeError) || type === OpCode.auth || type === OpCode.sasl) throw e;
+    return ErrorCode.MARSHALLINGERROR;
+  }
+  switch (body.type) {
+    case OpCode.multi:
+    case OpCode.multiRead: {
+      // ZooKeeper cannot read a multi that mixes reads and writes, and multi refuses reads.
+      const reads = body.ops.filter((op) => READ_OPS_IN_MULTI.has(op.type)).length;
+      return reads > 0 && (reads < body.ops.length || body.type === OpCode.multi) ? ErrorCode.MARSHALLINGERROR : body;
+    }
+    case OpCode.checkWatches:
+    case OpCode.removeWatches:
+      return body.watcherType >= WatcherType.Children && body.watcherType <= WatcherType.Any ? body : ErrorCode.MARSHALLINGERROR;
+    case OpCode.addWatch:
+      return body.mode === AddWatchMode.PERSISTENT || body.mode === AddWatchMode.PERSISTENT_RECURSIVE ? body : ErrorCode.MARSHALLINGERROR;
+  }
+  return body;
+}
 
 export interface RunningServer {
   readonly host: string;
@@ -866,7 +1001,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
-      listener.listen({ host: config.host, port: config.port, backlog: 4096 }, () => {
+      listener.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG }, () => {
         listener.off('error', reject);
         resolve();
       });
@@ -878,6 +1013,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   zoo.startTimers();
   const addr = listener.address() as net.AddressInfo;
+  zoo.clientPort = addr.port;
   opts.logger?.info('server started', { host: config.host, port: addr.port, tickTime: config.tickTime, dataDir: config.dataDir });
   const host = config.host;
   let closing: Promise<void> | undefined;

@@ -151,6 +151,12 @@ export class SessionTracker {
     return out;
   }
 
+  /** The tick boundary a live session expires at, if it is tracked and not expiring or closing. */
+  expiresAt(id: bigint): number | undefined {
+    const e = this.sessions.get(id);
+    return e && e.bucket >= 0 ? e.bucket : undefined;
+  }
+
   /** When the shell should call tick() next. */
   nextTickAt(): number {
     return this.nextSweep;

@@ -194,33 +194,36 @@ export class WatchManager {
   }
 
   // ---- introspection for the four-letter words --------------------------------
-
-  private *allPaths(): IterableIterator<string> {
-    yield* this.data.byPath.keys();
-    for (const p of this.child.byPath.keys()) if (!this.data.byPath.has(p)) yield p;
-  }
+  // As ZooKeeper 3.8's wchs, wchc and wchp, these list the data-watch table only
+  // (getData, exists, and addWatch's entry there); count() takes in both tables, as mntr's.
 
   summary(): { connections: number; paths: number; total: number } {
-    const watchers = new Set([...this.data.byWatcher.keys(), ...this.child.byWatcher.keys()]);
+    let total = 0;
+    for (const m of this.data.byPath.values()) total += m.size;
+    return { connections: this.data.byWatcher.size, paths: this.data.byPath.size, total };
+  }
+
+  /** Entries in both tables. */
+  count(): number {
     let total = 0;
     for (const m of this.data.byPath.values()) total += m.size;
     for (const m of this.child.byPath.values()) total += m.size;
-    return { connections: watchers.size, paths: [...this.allPaths()].length, total };
+    return total;
   }
 
   pathsOf(w: WatcherId): string[] {
-    return [...new Set([...(this.data.byWatcher.get(w) ?? []), ...(this.child.byWatcher.get(w) ?? [])])];
+    return [...(this.data.byWatcher.get(w) ?? [])];
   }
 
   watchers(): WatcherId[] {
-    return [...new Set([...this.data.byWatcher.keys(), ...this.child.byWatcher.keys()])];
+    return [...this.data.byWatcher.keys()];
   }
 
   watchersOf(path: string): WatcherId[] {
-    return [...new Set([...(this.data.byPath.get(path)?.keys() ?? []), ...(this.child.byPath.get(path)?.keys() ?? [])])];
+    return [...(this.data.byPath.get(path)?.keys() ?? [])];
   }
 
   paths(): string[] {
-    return [...this.allPaths()];
+    return [...this.data.byPath.keys()];
   }
 }
