@@ -53,7 +53,10 @@ const { CreateMode, Exception, Event } = zk;
  */
 async function watch(c: Client, method: string, path: string): Promise<{ event: Promise<string> }> {
   let fired!: (ev: string) => void;
-  const event = new Promise<string>((resolve) => (fired = resolve));
+  const event = new Promise<string>((resolve, reject) => {
+    fired = resolve;
+    setTimeout(() => reject(new Error(`no event for the watch on ${path} within 10 s`)), 10_000).unref();
+  });
   await call(c, method, path, (ev: any) => fired(`${ev.getName()}:${ev.getPath()}`));
   return { event };
 }
