@@ -137,20 +137,27 @@ async function runInMemory(seed: number, faults: ConstructorParameters<typeof Me
   return history;
 }
 
+/** Fixed seeds for the driver's own tests: they must give the same verdict on every run. */
+const DRIVER_SEEDS = [1, 2, 3, 4, 5];
+
 test('driver: a faithful register passes, with and without lost replies', async () => {
-  for (const unknownReply of [0, 0.2]) {
-    const history = await runInMemory(SEED, { unknownReply });
-    assert.ok(history.counts.ok > 100);
-    if (unknownReply > 0) assert.ok(history.counts.unknown > 0);
-    assert.deepEqual(history.check(INITIAL), { ok: true }, `seed ${SEED}, lost replies ${unknownReply}`);
+  for (const seed of DRIVER_SEEDS) {
+    for (const unknownReply of [0, 0.2]) {
+      const history = await runInMemory(seed, { unknownReply });
+      assert.ok(history.counts.ok > 100);
+      if (unknownReply > 0) assert.ok(history.counts.unknown > 0);
+      assert.deepEqual(history.check(INITIAL), { ok: true }, `seed ${seed}, lost replies ${unknownReply}`);
+    }
   }
 });
 
 test('driver: a register that acknowledges a write and loses it is caught', async () => {
-  for (const unknownReply of [0, 0.2]) {
-    const history = await runInMemory(SEED, { loseWrite: (n) => n === 10, unknownReply });
-    const result = history.check(INITIAL);
-    assert.equal(result.ok, false, `seed ${SEED}, lost replies ${unknownReply}: the lost write went unnoticed`);
+  for (const seed of DRIVER_SEEDS) {
+    for (const unknownReply of [0, 0.2]) {
+      const history = await runInMemory(seed, { loseWrite: (n) => n === 10, unknownReply });
+      const result = history.check(INITIAL);
+      assert.equal(result.ok, false, `seed ${seed}, lost replies ${unknownReply}: the lost write went unnoticed`);
+    }
   }
 });
 
