@@ -15,6 +15,8 @@ export type PeerFrame =
   | { kind: 'raft'; message: Message }
   /** Sessions a follower or observer heard from since its last report (ids as signed 64-bit). */
   | { kind: 'touches'; ids: bigint[] }
+  /** The leader tells a member how long ago (in ticks) it last heard from it: the way back may be cut while this way works. */
+  | { kind: 'heard'; ticksAgo: number }
   /** A snapshot transfer starts: its chunks follow, then the consensus 'snapshot' message. */
   | { kind: 'snapshot-begin'; meta: SnapshotMeta }
   /** Part of the snapshot the next 'snapshot' message refers to. */
@@ -23,7 +25,7 @@ export type PeerFrame =
   | { kind: 'reconfig'; requestId: number; change: ConfigChange }
   | { kind: 'reconfig-result'; requestId: number; err: number; index: number };
 
-const KIND = { hello: 1, raft: 2, touches: 3, 'snapshot-chunk': 4, reconfig: 5, 'reconfig-result': 6, 'snapshot-begin': 7 } as const;
+const KIND = { hello: 1, raft: 2, touches: 3, 'snapshot-chunk': 4, reconfig: 5, 'reconfig-result': 6, 'snapshot-begin': 7, heard: 8 } as const;
 const MSG = {
   append: 1, 'append-resp': 2, heartbeat: 3, 'heartbeat-resp': 4, 'pre-vote': 5, vote: 6, 'pre-vote-resp': 7,
   'vote-resp': 8, snapshot: 9, 'snapshot-status': 10, 'timeout-now': 11, propose: 12, 'read-index': 13, 'read-index-resp': 14,
@@ -184,6 +186,9 @@ export function writePeerFrame(w: JuteWriter, f: PeerFrame): void {
     case 'snapshot-begin':
       writeMeta(w, f.meta);
       break;
+    case 'heard':
+      w.int(f.ticksAgo);
+      break;
     case 'snapshot-chunk':
       w.long(f.index).long(f.term).long(f.offset).buffer(f.data);
       break;
@@ -221,6 +226,9 @@ export function decodePeerFrame(body: Buffer): PeerFrame {
       break;
     case KIND['snapshot-begin']:
       f = { kind: 'snapshot-begin', meta: readMeta(r) };
+      break;
+    case KIND.heard:
+      f = { kind: 'heard', ticksAgo: r.int() };
       break;
     case KIND['snapshot-chunk']:
       f = { kind: 'snapshot-chunk', index: r.long(), term: r.long(), offset: r.long(), data: r.buffer() ?? Buffer.alloc(0) };

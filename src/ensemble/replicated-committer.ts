@@ -22,7 +22,7 @@ import type { Proposal } from '../server/server.js';
 import type { ServerConfig } from '../server/config.js';
 import { beginSnapshot, loadSnapshot } from '../tree/snapshot.js';
 import type { DataTree } from '../tree/data-tree.js';
-import { decodeTxn, encodeTxn } from '../tree/txn-codec.js';
+import { decodeTxn, encodeTxn, txnProposer } from '../tree/txn-codec.js';
 import { monotonicClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { openMemberStorage, type MemberStorage } from '../storage/member-storage.js';
@@ -50,6 +50,11 @@ interface Proposed {
   /** Tick it was (last) sent at, and the leader it went to; 0 while it is held. */
   at: number;
   leader: MemberId;
+  /**
+   * The bytes of the current attempt to send it: a view of `data` of its own, so a message
+   * built for an earlier attempt (and overtaken by a resend) is told apart and not sent.
+   */
+  attempt?: Uint8Array;
   /** Applied (or given up): a held copy need not be sent. */
   settled?: boolean;
 }
@@ -97,7 +102,8 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   /**
    * This member's proposal numbers: they must keep increasing across restarts (the tree
    * drops a number at or below one already applied), so they start from the wall clock
-   * in microseconds. Only uniqueness rests on the clock, never liveness.
+   * in microseconds and never fall below a number of this member's seen in the state or
+   * the log (a clock set back). Only uniqueness rests on the clock, never liveness.
    */
   private seq = Date.now() * 1000;
   /** This member's writes not yet applied, in seq order: where a committed write finds the client waiting for it. */
@@ -131,6 +137,8 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   /** Snapshot being received from the leader. */
   private receiving: { index: number; term: number; receiver: SnapshotReceiver; offset: number; writes: Promise<void>; failed: boolean } | undefined;
   private touchesOwed = new Set<bigint>();
+  /** What the leader last said of hearing from this member, and when it said it. */
+  private leaderHears: { leader: number; ticksAgo: number } | undefined;
   /** Membership changes: one at a time, driven by the leader. */
   private changing = false;
   private changeSeq = 0;
@@ -152,6 +160,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       this.configured.add(m.id);
     }
     this.applied = this.snapshotIndex = restoredApplied;
+    this.seq = Math.max(this.seq, tree.proposers.get(this.myid) ?? 0);
     this.lastZxid_ = tree.lastZxid;
     const electionTicks = (this.electionTicks = Math.max(2, Math.round(e.electionTimeoutMs / e.heartbeatIntervalMs)));
     // A member that hears from no leader stops serving read-write sessions before the leader could expire them.
@@ -192,6 +201,8 @@ export class ReplicatedCommitter implements Committer<Proposal> {
         onFrame: (from, f) => this.onFrame(from, f),
         onUnreachable: (id) => {
           this.raft.reportUnreachable(id);
+          // What went to the leader on the lost connection may be lost with it.
+          if (id === this.leader) this.sendAgainToLeader();
           this.schedule();
         },
       });
@@ -252,8 +263,9 @@ export class ReplicatedCommitter implements Committer<Proposal> {
   propose(txn: Proposal, ref: unknown): boolean {
     if (this.closed || this.role_ === 'read-only' || this.role_ === 'cut-off') return false;
     const seq = ++this.seq;
-    const p: Proposed = { seq, data: encodeTxn({ ...txn, origin: this.myid, seq }), ref, at: this.ticks, leader: this.leader };
-    if (this.canProposeNow() && this.raft.propose([p.data])) {
+    const data = encodeTxn({ ...txn, origin: this.myid, seq });
+    const p: Proposed = { seq, data, ref, at: this.ticks, leader: this.leader, attempt: data };
+    if (this.canProposeNow() && this.raft.propose([data])) {
       this.mine.set(seq, p);
       this.schedule();
       return true;
@@ -261,6 +273,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     // No leader to take it right now (an election, or a leadership transfer): hold it briefly.
     if (this.held.length >= MAX_WAITING) return false;
     p.leader = 0;
+    p.attempt = undefined;
     this.mine.set(seq, p);
     this.held.push(p);
     return true;
@@ -458,8 +471,10 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     if (this.closed) return;
     this.ticks++;
     this.raft.tick();
+    // Held writes go again once per tick (not within a Ready: a send that keeps failing must not spin).
     this.flushWaiting();
     this.passTouches();
+    this.tellHeard();
     this.expireRequests();
     this.updateRole();
     this.schedule();
@@ -523,7 +538,6 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     }
     this.answerSyncs();
     this.raft.advance(rd);
-    this.flushWaiting();
     this.updateRole();
     this.maybeSnapshot();
   }
@@ -541,6 +555,8 @@ export class ReplicatedCommitter implements Committer<Proposal> {
           p.settled = true;
           this.mine.delete(rec.seq);
         }
+        // Numbers stay above everything of this member's the log holds, whatever the clock says.
+        if (rec.seq > this.seq) this.seq = rec.seq;
       }
       if (!this.tree.acceptProposal(rec.origin, rec.seq)) {
         // A copy of a write already applied (proposed again after a leader change). If this member
@@ -582,6 +598,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     for (const p of this.mine.values()) {
       if (p.leader !== 0 && p.leader !== this.leader) {
         p.leader = 0;
+        p.attempt = undefined;
         resend.push(p);
       }
     }
@@ -615,10 +632,13 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     for (; i < this.held.length; i++) {
       const w = this.held[i];
       if (w.settled) continue;
-      if (!this.raft.propose([w.data])) break;
+      const attempt = w.data.subarray(0);
+      if (!this.raft.propose([attempt])) break;
       w.at = this.ticks;
       w.leader = this.leader;
+      w.attempt = attempt;
     }
+    if (i > 0) this.log.debug('held writes sent', { count: i, first: this.held[0].seq, last: this.held[i - 1].seq });
     this.held = this.held.slice(i);
   }
 
@@ -627,6 +647,9 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     let role: ServingRole;
     if (this.leader === this.myid && this.raftRole === 'leader') {
       role = membership.voters.length === 1 && membership.learners.length === 0 ? 'standalone' : 'leader';
+    } else if (this.leader !== 0 && this.leaderCannotHearMe()) {
+      // It hears the leader, the leader does not hear it: its session touches are lost, so its clients must move.
+      role = this.opts.ensemble.readOnlyMode ? 'read-only' : 'cut-off';
     } else if (this.leader !== 0) {
       role = membership.learners.includes(this.myid) ? 'observer' : 'follower';
     } else if (this.leaderlessSince >= 0 && this.ticks - this.leaderlessSince >= this.cutOffTicks) {
@@ -640,6 +663,12 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       this.mine.clear();
     }
     this.setRole(role);
+  }
+
+  /** Whether the leader's last word is that it has not heard from this member for a cut-off's worth of ticks. */
+  private leaderCannotHearMe(): boolean {
+    const h = this.leaderHears;
+    return h !== undefined && h.leader === this.leader && h.ticksAgo >= this.cutOffTicks;
   }
 
   private setRole(role: ServingRole): void {
@@ -679,6 +708,12 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       this.held.push({ seq: 0, data: e.data, ref: undefined, foreign: true, at: this.ticks, leader: 0 });
     }
     this.schedule();
+  }
+
+  /** The leader tells every member how long ago it last heard from it. */
+  private tellHeard(): void {
+    if (this.raftRole !== 'leader' || !this.transport) return;
+    for (const p of this.raft.status().peers) this.transport.send(p.id, { kind: 'heard', ticksAgo: p.ticksSinceHeard });
   }
 
   /** Followers and observers pass the sessions they heard from to the leader, once per heartbeat interval. */
@@ -744,7 +779,39 @@ export class ReplicatedCommitter implements Committer<Proposal> {
       void this.sendSnapshot(m);
       return;
     }
+    if (m.type === 'propose') {
+      // Only the current attempt of each write: writes taken back to be sent again (a
+      // connection dropped while this batch was being prepared) go from the queue, in order.
+      const entries = m.entries.filter((e) => {
+        const { origin, seq } = txnProposer(e.data!);
+        return origin !== this.myid || this.mine.get(seq)?.attempt === e.data;
+      });
+      if (entries.length === 0) return;
+      if (!this.transport?.send(m.to, { kind: 'raft', message: { ...m, entries } })) this.sendAgainToLeader();
+      return;
+    }
     this.transport?.send(m.to, { kind: 'raft', message: m });
+  }
+
+  /**
+   * Writes already sent to the leader and not applied may have been lost with a dropped
+   * connection or message. They go again, in order, before anything newer (a later write
+   * must not reach the log ahead of a lost earlier one); the tree drops copies.
+   */
+  private sendAgainToLeader(): void {
+    const again: Proposed[] = [];
+    for (const p of this.mine.values()) {
+      if (p.leader !== 0) {
+        p.leader = 0;
+        p.attempt = undefined;
+        again.push(p);
+      }
+    }
+    // Sent writes are older than any held one of this member's: they go first.
+    if (again.length > 0) {
+      this.log.debug('writes to send again', { count: again.length, first: again[0].seq, last: again[again.length - 1].seq });
+      this.held = again.concat(this.held);
+    }
   }
 
   private onFrame(from: number, f: PeerFrame): void {
@@ -758,6 +825,9 @@ export class ReplicatedCommitter implements Committer<Proposal> {
         return;
       case 'touches':
         if (this.leader === this.myid) this.target?.touchSessions(f.ids);
+        return;
+      case 'heard':
+        if (from === this.leader) this.leaderHears = { leader: from, ticksAgo: f.ticksAgo };
         return;
       case 'snapshot-begin':
         return this.onSnapshotBegin(f.meta);
@@ -880,6 +950,7 @@ export class ReplicatedCommitter implements Committer<Proposal> {
     (this as { tree: DataTree }).tree = tree;
     this.applied = this.snapshotIndex = meta.index;
     this.lastZxid_ = tree.lastZxid;
+    this.seq = Math.max(this.seq, tree.proposers.get(this.myid) ?? 0);
     this.learnAddresses(meta.contexts);
     this.updatePeers();
     this.target!.restore(tree);

@@ -79,6 +79,15 @@ export function encodeTxn(txn: TxnRecord): Buffer {
   return w.take();
 }
 
+/** Who proposed an encoded transaction and its number, read without decoding the rest. */
+export function txnProposer(bytes: Uint8Array): { origin: number; seq: number } {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 29 || buf[0] !== TXN_FORMAT_VERSION) throw new DecodeError('not a txn');
+  // After the version byte: long time, long sessionId, int origin, long seq.
+  const r = new JuteReader(buf, 17);
+  return { origin: r.int() >>> 0, seq: r.long() };
+}
+
 /** Decodes a transaction; bad bytes throw DecodeError. Data buffers in the result are views of `bytes`. */
 export function decodeTxn(bytes: Uint8Array): TxnRecord {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

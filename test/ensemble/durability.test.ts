@@ -103,7 +103,7 @@ test(`a whole ensemble SIGKILLed at once under a write load keeps every acknowle
   });
 });
 
-test('BUG: a server restarted with its wall clock set back an hour still takes writes', { timeout: 120_000 }, async () => {
+test('a server restarted with its wall clock set back an hour still takes writes', { timeout: 120_000 }, async () => {
   await withEnsemble({ size: 1, standalone: true }, async (e) => {
     const ports = clientPorts(e);
     await ensureNode(ports, '/before');

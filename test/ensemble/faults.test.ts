@@ -278,7 +278,7 @@ for (const away of ['killed', 'cut off'] as const) {
   });
 }
 
-test('BUG: a session\'s pipelined writes through a follower apply as a prefix when its link to the leader flaps', { timeout: 120_000 }, async (t) => {
+test('a session\'s pipelined writes through a follower apply as a prefix when its link to the leader flaps', { timeout: 120_000 }, async (t) => {
   await withEnsemble({ size: 3 }, async (e) => {
     const ids = [...e.members.keys()];
     const leader = await e.waitForLeader();

@@ -46,6 +46,7 @@ const frames: PeerFrame[] = [
   { kind: 'hello', version: PEER_PROTOCOL_VERSION, from: 1, to: 2 },
   ...messages.map((message) => ({ kind: 'raft' as const, message })),
   { kind: 'touches', ids: [1n, -0x7fffffffffffffffn, 0x0100000000000001n] },
+  { kind: 'heard', ticksAgo: 17 },
   { kind: 'snapshot-begin', meta: { index: 100, term: 6, membership: { voters: [1], learners: [] }, contexts: { 1: 'x' } } },
   { kind: 'snapshot-chunk', index: 100, term: 6, offset: 65536, data: Buffer.alloc(1000, 7) },
   { kind: 'reconfig', requestId: 5, change: { op: 'remove', id: 3, context: '' } },

@@ -157,7 +157,7 @@ for (const failover of [false, true]) {
   });
 }
 
-test('BUG: a client of a follower that hears the leader but cannot reach it keeps its session', { timeout: 120_000 }, async (t) => {
+test('a client of a follower that hears the leader but cannot reach it keeps its session', { timeout: 120_000 }, async (t) => {
   await withEnsemble({ size: 3 }, async (e) => {
     const ids = [...e.members.keys()];
     const leader = await e.waitForLeader();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { DecodeError } from '../../src/protocol/jute.js';
 import { CreateMode, OpCode } from '../../src/protocol/opcodes.js';
 import { DataTree } from '../../src/tree/data-tree.js';
-import { decodeTxn, encodeTxn, TXN_FORMAT_VERSION, type TxnRecord } from '../../src/tree/txn-codec.js';
+import { decodeTxn, encodeTxn, TXN_FORMAT_VERSION, txnProposer, type TxnRecord } from '../../src/tree/txn-codec.js';
 import type { WriteBody } from '../../src/tree/txn.js';
 import { Rng } from '../support/random.js';
 
@@ -141,4 +141,10 @@ test('mutated encodings decode or throw DecodeError, nothing else', () => {
     }
   }
   assert.ok(rejected > 1000, 'mutations are mostly caught');
+});
+
+test('the proposer and number are read without decoding the rest', () => {
+  const bytes = encodeTxn({ time: 5, sessionId: -2n, auth: [{ scheme: 'digest', id: 'u:x' }], origin: 0xfffffffe, seq: 1795579138922060, body: { type: OpCode.closeSession } });
+  assert.deepEqual(txnProposer(bytes), { origin: 0xfffffffe, seq: 1795579138922060 });
+  assert.throws(() => txnProposer(bytes.subarray(0, 20)), /not a txn/);
 });
