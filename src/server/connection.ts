@@ -22,7 +22,8 @@ export interface Slot {
   closeAfter: boolean;
 }
 
-export type ConnectionState = 'new' | 'connecting' | 'open' | 'closing' | 'closed';
+/** catching-up: its ConnectRequest waits while this member catches up with the leader (frames after it wait too). */
+export type ConnectionState = 'new' | 'connecting' | 'catching-up' | 'open' | 'closing' | 'closed';
 
 export class Connection {
   state: ConnectionState = 'new';

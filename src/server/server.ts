@@ -160,7 +160,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       // Read-write sessions cannot go on without the quorum, and read-only ones end when it is back:
       // either way their clients look for a member that can serve them.
       for (const conn of [...this.conns.values()]) {
-        if (conn.state === 'open' || conn.state === 'connecting') this.closeConnection(conn, this.cutOff ? 'cut off from the quorum' : 'quorum regained');
+        if (conn.state === 'open' || conn.state === 'connecting' || conn.state === 'catching-up') {
+          this.closeConnection(conn, this.cutOff ? 'cut off from the quorum' : 'quorum regained');
+        }
       }
     }
   }
@@ -261,7 +263,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     conn.auth.push(this.ipAuth(ip));
     // A connection must introduce itself within the longest session timeout.
     conn.connectDeadline = setTimeout(() => {
-      if (conn.state === 'new' || conn.state === 'connecting') this.closeConnection(conn, 'no ConnectRequest in time');
+      if (conn.state === 'new' || conn.state === 'connecting' || conn.state === 'catching-up') this.closeConnection(conn, 'no ConnectRequest in time');
     }, this.config.maxSessionTimeout);
     conn.connectDeadline.unref();
     // Shared handlers find their connection on the socket: no closures per connection.
@@ -387,9 +389,16 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     return conn.slots.length >= this.config.maxPendingPerConnection || this.queuedOutput(conn) >= MAX_OUTPUT_BYTES;
   }
 
-  private onConnect(conn: Connection, frame: Buffer): void {
+  private onConnect(conn: Connection, frame: Buffer, caughtUp = false): void {
     const req = readConnectRequest(new JuteReader(frame));
     const withReadOnly = req.readOnly !== undefined;
+    if (!caughtUp && !this.ownsExpiry && !this.cutOff && (req.lastZxidSeen > this.tree.lastZxid || (req.sessionId !== 0n && !this.tree.sessions.has(req.sessionId)))) {
+      // This member may be behind the one the client comes from (a later zxid seen, or a session
+      // created there a moment ago): it catches up with the leader first, as ZooKeeper's followers
+      // check such a session with the leader, rather than refuse the client.
+      this.catchUpThenConnect(conn, Buffer.from(frame));
+      return;
+    }
     if (req.lastZxidSeen > this.tree.lastZxid) {
       this.closeConnection(conn, `client has seen zxid ${hex(req.lastZxidSeen)}, ahead of this server's ${hex(this.tree.lastZxid)}`);
       return;
@@ -446,6 +455,24 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     }
     this.attach(conn, id, timeoutMs);
     conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: timeoutMs, sessionId: id, passwd: session.password, readOnly }, withReadOnly));
+  }
+
+  private catchUpThenConnect(conn: Connection, frame: Buffer): void {
+    conn.state = 'catching-up';
+    this.committer.sync((ok) => {
+      if (conn.state !== 'catching-up') return; // closed meanwhile
+      if (!ok) return this.closeConnection(conn, 'could not catch up with the leader');
+      conn.state = 'connecting';
+      try {
+        this.onConnect(conn, frame, true);
+      } catch (e) {
+        this.log.error('request failed', { remote: conn.remote, error: e instanceof Error ? e.stack : String(e) });
+        return this.closeConnection(conn, 'internal error');
+      }
+      // Then whatever the client sent after its ConnectRequest.
+      if (!conn.paused) this.takeFrames(conn);
+      else this.writeOut(conn);
+    });
   }
 
   private attach(conn: Connection, id: bigint, timeoutMs: number): void {
