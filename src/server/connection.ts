@@ -7,7 +7,6 @@
  * connection is done, so a client always reads its own writes. Replies and watch
  * notifications are gathered in `out` and written with one socket write per turn.
  */
-import type { Socket } from 'node:net';
 import { FrameDecoder } from '../protocol/frame.js';
 import type { ConnectionInfo, LatencyStats } from './four-letter.js';
 
@@ -37,6 +36,8 @@ export class Connection {
   readonly slots: Slot[] = [];
   out: Buffer[] = [];
   outBytes = 0;
+  /** Bytes written to the transport that its socket has not taken yet. */
+  queued = 0;
   paused = false;
   /** First bytes of a new connection, until four have arrived (a four-letter word or a frame length). */
   head: Buffer | undefined;
@@ -59,14 +60,16 @@ export class Connection {
   private latCount = 0;
   private latTotal = 0;
 
+  /** id: the transport's handle for the connection. */
   constructor(
     readonly id: number,
-    readonly socket: Socket,
+    remoteAddress: string,
+    remotePort: number,
     maxFrameBytes: number,
   ) {
     this.decoder = new FrameDecoder(maxFrameBytes);
-    this.remoteAddress = normaliseAddress(socket.remoteAddress ?? 'unknown');
-    this.remote = `${this.remoteAddress}:${socket.remotePort ?? 0}`;
+    this.remoteAddress = normaliseAddress(remoteAddress);
+    this.remote = `${this.remoteAddress}:${remotePort}`;
   }
 
   /** Queue an encoded frame (reply or notification) for the next flush. */

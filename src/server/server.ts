@@ -7,7 +7,6 @@
  * Reads are answered from the tree; writes become transactions handed to the
  * committer, which applies them in log order through applyCommitted().
  */
-import * as net from 'node:net';
 import { authenticate, checkPerm, clientInfo, type AuthId } from '../acl/acl.js';
 import { MemoryCommitter, type Committer, type CommitTarget, type ReplicationStatus, type ServingRole } from '../pipeline/committer.js';
 import { normaliseMultiOps } from '../pipeline/prepare.js';
@@ -35,6 +34,7 @@ import type { ServerConfig } from './config.js';
 import { Connection, type Slot } from './connection.js';
 import { answerFourLetterWord, fourLetterWord, hex, LISTEN_BACKLOG, type FourLetterSource } from './four-letter.js';
 import { passwordMatches, SessionIds } from './session-ids.js';
+import { listenForClients, type ClientTransport, type TransportEvents, type TransportKind } from './transport.js';
 
 export type Proposal = Omit<Txn, 'zxid'>;
 
@@ -54,6 +54,8 @@ export interface ServerOptions {
   committer?: Committer<Proposal>;
   /** The state to start from (a recovered snapshot); an empty tree by default. */
   tree?: DataTree;
+  /** The client transport (transport.ts); by default PULSEKEEPER_TRANSPORT, else epoll where it is built. */
+  transport?: TransportKind | 'auto';
 }
 
 /** Output queued for a client (replies not yet read) past which the server stops reading its requests. */
@@ -75,7 +77,6 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   private readonly perIp = new Map<string, number>();
   private readonly dirty = new Set<Connection>();
   private flushScheduled = false;
-  private nextConnId = 1;
   private tickTimer: NodeJS.Timeout | undefined;
   private containerTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -89,6 +90,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   connectionsRefused = 0;
   /** The port clients connect to, once listening. */
   clientPort = 0;
+  private transport!: ClientTransport;
   private readonly startedAt: number;
   private lat = { min: 0, max: 0, total: 0, count: 0 };
   role: ServingRole = 'leaderless';
@@ -243,19 +245,43 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
 
   // ---- connections ------------------------------------------------------------
 
-  accept(socket: net.Socket): void {
+  /** What the client transport calls; connections are named by the transport's handles. */
+  readonly transportEvents: TransportEvents = {
+    accepted: (handle, address, port) => this.onAccepted(handle, address, port),
+    data: (handle, chunk) => {
+      const conn = this.conns.get(handle);
+      if (conn) this.onData(conn, chunk);
+    },
+    drained: (handle) => {
+      const conn = this.conns.get(handle);
+      if (!conn) return;
+      conn.queued = 0;
+      this.maybeResume(conn);
+    },
+    closed: (handle) => {
+      const conn = this.conns.get(handle);
+      if (conn) this.onClosed(conn);
+    },
+  };
+
+  /** The transport clients connect through, once listening (startServer). */
+  attachTransport(transport: ClientTransport): void {
+    this.transport = transport;
+    this.clientPort = transport.port;
+  }
+
+  private onAccepted(handle: number, address: string, port: number): void {
     if (this.closed) {
-      socket.destroy();
+      this.transport.destroy(handle);
       return;
     }
-    socket.setNoDelay(true);
-    const conn = new Connection(this.nextConnId++, socket, this.config.maxBuffer);
+    const conn = new Connection(handle, address, port, this.config.maxBuffer);
     const ip = conn.remoteAddress;
     const count = (this.perIp.get(ip) ?? 0) + 1;
     if (this.config.maxClientCnxns > 0 && count > this.config.maxClientCnxns) {
       this.connectionsRefused++;
       this.log.warn('connection refused: too many connections from one address', { ip, max: this.config.maxClientCnxns });
-      socket.destroy();
+      this.transport.destroy(handle);
       return;
     }
     this.perIp.set(ip, count);
@@ -266,26 +292,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       if (conn.state === 'new' || conn.state === 'connecting' || conn.state === 'catching-up') this.closeConnection(conn, 'no ConnectRequest in time');
     }, this.config.maxSessionTimeout);
     conn.connectDeadline.unref();
-    // Shared handlers find their connection on the socket: no closures per connection.
-    (socket as SocketWithConn)[CONN] = conn;
-    socket.on('data', this.handlers.data);
-    socket.on('drain', this.handlers.drain);
-    socket.on('error', ignore);
-    socket.on('close', this.handlers.close);
   }
-
-  /** Socket listeners shared by every connection; node calls them with the socket as `this`. */
-  private readonly handlers = ((server: ZooServer) => ({
-    data(this: SocketWithConn, chunk: Buffer) {
-      server.onData(this[CONN], chunk);
-    },
-    drain(this: SocketWithConn) {
-      server.maybeResume(this[CONN]);
-    },
-    close(this: SocketWithConn) {
-      server.onClosed(this[CONN]);
-    },
-  }))(this);
 
   /** One shared ip identity per client address (connections do not change it). */
   private readonly ipAuths = new Map<string, AuthId>();
@@ -312,7 +319,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       if (word) {
         conn.state = 'closing';
         conn.received++;
-        conn.socket.end(answerFourLetterWord(word, this));
+        this.transport.write(conn.id, Buffer.from(answerFourLetterWord(word, this)));
+        this.transport.end(conn.id);
         return;
       }
       conn.state = 'connecting';
@@ -365,14 +373,14 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       if (!over) {
         if (conn.paused) {
           conn.paused = false;
-          conn.socket.resume();
+          this.transport.resume(conn.id);
         }
         return;
       }
       if (this.overBudget(conn)) {
         if (!conn.paused) {
           conn.paused = true;
-          conn.socket.pause();
+          this.transport.pause(conn.id);
         }
         return;
       }
@@ -380,9 +388,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     }
   }
 
-  /** Output waiting for the client to read it: replies not written yet and what the socket holds. */
+  /** Output waiting for the client to read it: replies not written yet and what the transport holds. */
   private queuedOutput(conn: Connection): number {
-    return conn.outBytes + conn.socket.writableLength;
+    return conn.outBytes + conn.queued;
   }
 
   private overBudget(conn: Connection): boolean {
@@ -438,7 +446,6 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       conn.send(encodeConnectResponse({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: NO_PASSWORD, readOnly: false }, withReadOnly));
       conn.state = 'closing';
       this.flush(conn);
-      conn.socket.end();
       return;
     }
     const previous = this.attached.get(id);
@@ -781,9 +788,15 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       conn.outBytes = 0;
       // Monotonic, as ZooKeeper's lresp.
       conn.lastResponseAt = this.clock.now();
-      conn.socket.write(data);
+      const queued = this.transport.write(conn.id, data);
+      if (queued < 0) {
+        // The connection went away under us; its close may not have been reported yet.
+        this.onClosed(conn);
+        return;
+      }
+      conn.queued = queued;
     }
-    if (conn.state === 'closing' && conn.socket.writable) conn.socket.end();
+    if (conn.state === 'closing') this.transport.end(conn.id);
   }
 
   /** Moves finished replies from the head of the queue to the output, running reads that became ready. */
@@ -842,7 +855,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     conn.state = 'closing';
     conn.slots.length = 0;
     conn.out = [];
-    conn.socket.destroy();
+    this.transport.destroy(conn.id);
     this.onClosed(conn);
   }
 
@@ -864,7 +877,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     clearTimeout(this.tickTimer);
     clearInterval(this.containerTimer);
     for (const conn of [...this.conns.values()]) this.closeConnection(conn, 'server shutting down');
-    await this.committer.close();
+    await Promise.all([this.transport?.close(), this.committer.close()]);
   }
 
   // ---- four-letter-word source ------------------------------------------------
@@ -892,6 +905,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   }
   get sessionCount(): number {
     return this.tracker.size;
+  }
+  get transportKind(): TransportKind | undefined {
+    return this.transport?.kind;
   }
   get uptimeMs(): number {
     return this.clock.now() - this.startedAt;
@@ -950,10 +966,6 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     this.lat = { min: 0, max: 0, total: 0, count: 0 };
   }
 }
-
-const CONN = Symbol('connection');
-type SocketWithConn = net.Socket & { [CONN]: Connection };
-const ignore = () => {};
 
 /** The opcodes ZooKeeper 3.8 accepts from a client (Request.isValid, with auth and sasl); others close the connection. */
 const KNOWN_OPS = new Set<number>([
@@ -1023,37 +1035,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { config } = opts;
   const zoo = new ZooServer(config, opts);
   await zoo.committer.start?.();
-  const listener = net.createServer({ noDelay: true }, (socket) => zoo.accept(socket));
-  listener.maxConnections = 1_000_000;
   try {
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG }, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
+    zoo.attachTransport(await listenForClients({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG, kind: opts.transport }, zoo.transportEvents));
   } catch (e) {
     // A member that cannot serve clients must not stay on in the ensemble either.
     await zoo.close();
     throw e;
   }
   zoo.startTimers();
-  const addr = listener.address() as net.AddressInfo;
-  zoo.clientPort = addr.port;
-  opts.logger?.info('server started', { host: config.host, port: addr.port, tickTime: config.tickTime, dataDir: config.dataDir });
+  opts.logger?.info('server started', { host: config.host, port: zoo.clientPort, transport: zoo.transportKind, tickTime: config.tickTime, dataDir: config.dataDir });
   const host = config.host;
   let closing: Promise<void> | undefined;
   return {
     host,
-    port: addr.port,
-    connectionString: `${host.includes(':') ? `[${host}]` : host}:${addr.port}`,
+    port: zoo.clientPort,
+    connectionString: `${host.includes(':') ? `[${host}]` : host}:${zoo.clientPort}`,
     server: zoo,
     close() {
       closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
         await zoo.close();
-        await stopped;
         opts.logger?.info('server stopped');
       })();
       return closing;
