@@ -514,6 +514,9 @@ export class SwimNode {
 
   private mergeState(now: number, s: MemberState): void {
     if (!validIncarnation(s.incarnation)) return;
+    // Most of a full state is old news: older than what this node knows, or the same alive record.
+    const m = this.known(s.id);
+    if (m >= 0 && (s.incarnation < this.inc[m] || (s.incarnation === this.inc[m] && s.state === 'alive'))) return;
     if (s.state === 'alive') this.applyAlive(now, { kind: 'alive', id: s.id, incarnation: s.incarnation, address: s.address, meta: s.meta });
     else if (s.state === 'suspect') {
       this.applyAlive(now, { kind: 'alive', id: s.id, incarnation: s.incarnation, address: s.address, meta: s.meta });
@@ -579,6 +582,7 @@ export class SwimNode {
     if (g.incarnation <= this.inc[m]) return;
     const was = this.state[m];
     const metaChanged = g.meta !== undefined && !sameBytes(g.meta, this.metaOf(m));
+    const moved = g.address !== undefined && g.address !== this.addressOf(m);
     this.inc[m] = g.incarnation;
     if (g.address) this.setAddress(m, g.address);
     if (g.meta) this.setMeta(m, g.meta);
@@ -591,6 +595,9 @@ export class SwimNode {
       if (was === SUSPECT) this.emit('alive', m);
       if (metaChanged) this.emit('updated', m);
     }
+    // With private suspicions a bare incarnation bump of a member alive here answered someone
+    // else's accusation (learned from full state, say): nobody else needs it.
+    if (was === ALIVE && !metaChanged && !moved && !this.config.gossipSuspicions) return;
     this.spread(now, m, g);
   }
 

@@ -102,7 +102,7 @@ test('tombstones expire', () => {
 test('a broadcast is piggybacked retransmitMult * ceil(log10(n + 1)) times, then dropped', () => {
   const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
   const a = node('a', peers);
-  a.receive(1, 'p0', { type: 'gossip', from: 'p0', gossip: [{ kind: 'alive', id: 'p1', incarnation: 3, address: 'p1' }] });
+  a.receive(1, 'p0', { type: 'gossip', from: 'p0', gossip: [{ kind: 'alive', id: 'p1', incarnation: 3, address: 'p1', meta: Uint8Array.from([7]) }] });
   let carried = 0;
   for (let i = 0; i < 50; i++) {
     const out = a.receive(2, 'p2', { type: 'ping', seq: i, from: 'p2', target: 'a', gossip: [] });
@@ -309,4 +309,19 @@ test('a private suspicion: the accuser tells the accused alone, who answers it a
   const cleared = answer.map((s) => b.receive(now + 1, 'x', s.msg));
   assert.deepEqual(cleared.flatMap(types), ['alive:x']);
   assert.ok(gossipOf(b.tick(b.nextTimer())).every((g) => g.id !== 'x'));
+});
+
+test('with private suspicions a bare incarnation bump is not passed on; a metadata change is', () => {
+  const spreads = (cfg: SwimConfig, g: Gossip) => {
+    const a = node('a', ['p1', 'p2', 'p3'], cfg);
+    a.receive(1, 'p2', { type: 'gossip', from: 'p2', gossip: [g] });
+    let carried = 0;
+    for (let i = 0; i < 5; i++) carried += gossipOf(a.receive(2, 'p3', { type: 'ping', seq: i, from: 'p3', target: 'a', gossip: [] })).filter((x) => x.id === 'p1' && x.incarnation === 4).length;
+    return carried > 0;
+  };
+  const bump: Gossip = { kind: 'alive', id: 'p1', incarnation: 4, address: 'p1' };
+  assert.equal(spreads(CFG, bump), false);
+  assert.equal(spreads(CFG, { ...bump, meta: Uint8Array.from([1]) }), true);
+  assert.equal(spreads(CFG, { ...bump, address: 'p1-moved' }), true);
+  assert.equal(spreads(GOSSIPED, bump), true, 'gossiped suspicions need refutations gossiped too');
 });
