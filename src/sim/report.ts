@@ -94,9 +94,14 @@ function mainLine(r: Row): string {
     avg((x) => x.bytesPerMemberSecond).toFixed(0),
     ms(pool(r.reports, 'updateSpreadMs')),
     sum((x) => x.finalViewGaps),
-    `${avg((x) => x.cpuSeconds).toFixed(1)} (${Math.round(avg((x) => x.simulatedSeconds / x.cpuSeconds))}×)`,
+    `${avg((x) => x.cpuSeconds).toFixed(1)} (${speed(avg((x) => x.simulatedSeconds / x.cpuSeconds))}×)`,
     '',
   ].join(' | ').trim();
+}
+
+/** Times faster than real time: whole numbers, one decimal below ten. */
+function speed(x: number): string {
+  return x < 10 ? x.toFixed(1) : Math.round(x).toString();
 }
 
 function typeLine(r: Row): string {
