@@ -104,6 +104,23 @@ export function decodeTxn(bytes: Uint8Array): TxnRecord {
   return { time, sessionId, auth, body, origin, seq };
 }
 
+/**
+ * Passwords live as long as their sessions, so they are copied into slabs of their own: in
+ * node's shared buffer pool each would keep a whole 8 KiB pool slab alive.
+ */
+let passwordSlab = Buffer.alloc(0);
+let passwordSlabUsed = 0;
+function keepPassword(password: Buffer): Buffer {
+  if (passwordSlabUsed + password.length > passwordSlab.length) {
+    passwordSlab = Buffer.allocUnsafeSlow(SESSION_PASSWORD_BYTES * 1024);
+    passwordSlabUsed = 0;
+  }
+  const kept = passwordSlab.subarray(passwordSlabUsed, passwordSlabUsed + password.length);
+  password.copy(kept);
+  passwordSlabUsed += password.length;
+  return kept;
+}
+
 function readBody(r: JuteReader): WriteBody {
   const type = r.int();
   switch (type) {
@@ -112,7 +129,7 @@ function readBody(r: JuteReader): WriteBody {
       const password = r.buffer();
       if (password?.length !== SESSION_PASSWORD_BYTES) throw new DecodeError(`session password of ${password?.length ?? 'null'} bytes, expected ${SESSION_PASSWORD_BYTES}`);
       // Copied: the tree keeps the password, and the log's buffer may be reused.
-      return { type, timeoutMs, password: Buffer.from(password) };
+      return { type, timeoutMs, password: keepPassword(password) };
     }
     case OpCode.closeSession:
       return { type };
