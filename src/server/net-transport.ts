@@ -1,5 +1,6 @@
 /** The portable client transport: node's net.Server and one net.Socket per connection. */
 import * as net from 'node:net';
+import { HANDLE_SLOTS } from './connection.js';
 import type { ClientTransport, ListenOptions, TransportEvents } from './transport.js';
 
 const HANDLE = Symbol('handle');
@@ -7,7 +8,19 @@ type Tagged = net.Socket & { [HANDLE]: number };
 
 export async function listenNet(opts: ListenOptions, events: TransportEvents): Promise<ClientTransport> {
   const sockets = new Map<number, net.Socket>();
-  let next = 1;
+  // Handles as the epoll transport makes them, a generation above a slot: slots are reused, so
+  // the server can keep its connections in an array; the generation tells reuses apart.
+  const freeSlots: number[] = [];
+  const generations: number[] = [];
+  const handleFor = () => {
+    const slot = freeSlots.pop() ?? generations.length;
+    generations[slot] = ((generations[slot] ?? 0) + 1) % 2 ** 29;
+    return generations[slot] * HANDLE_SLOTS + slot;
+  };
+  const release = (handle: number) => {
+    sockets.delete(handle);
+    freeSlots.push(handle % HANDLE_SLOTS);
+  };
   // Listeners shared by every socket (node calls them with the socket as `this`): no closures per connection.
   function onData(this: Tagged, chunk: Buffer) {
     events.data(this[HANDLE], chunk);
@@ -16,11 +29,13 @@ export async function listenNet(opts: ListenOptions, events: TransportEvents): P
     events.drained(this[HANDLE]);
   }
   function onClose(this: Tagged) {
-    if (sockets.delete(this[HANDLE])) events.closed(this[HANDLE]);
+    if (!sockets.has(this[HANDLE])) return;
+    release(this[HANDLE]);
+    events.closed(this[HANDLE]);
   }
   const ignore = () => {};
   const listener = net.createServer({ noDelay: true }, (socket) => {
-    const handle = next++;
+    const handle = handleFor();
     (socket as Tagged)[HANDLE] = handle;
     sockets.set(handle, socket);
     socket.on('data', onData);
@@ -59,7 +74,7 @@ export async function listenNet(opts: ListenOptions, events: TransportEvents): P
     destroy(handle) {
       const socket = sockets.get(handle);
       if (!socket) return;
-      sockets.delete(handle);
+      release(handle);
       socket.destroy();
     },
     close() {

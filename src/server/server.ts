@@ -23,7 +23,7 @@ import {
   type RequestBody,
   type ResponseBody,
 } from '../protocol/records.js';
-import { FrameError } from '../protocol/frame.js';
+import { FrameDecoder, FrameError } from '../protocol/frame.js';
 import { negotiateTimeout, SessionTracker } from '../session/tracker.js';
 import { DataTree } from '../tree/data-tree.js';
 import type { Txn } from '../tree/txn.js';
@@ -31,7 +31,7 @@ import { monotonicClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { WatchManager, type Notification } from '../watch/watch-manager.js';
 import type { ServerConfig } from './config.js';
-import { Connection, type Slot } from './connection.js';
+import { Connection, ConnectionTable, normaliseAddress, type Slot } from './connection.js';
 import { answerFourLetterWord, fourLetterWord, hex, LISTEN_BACKLOG, type FourLetterSource } from './four-letter.js';
 import { passwordMatches, SessionIds } from './session-ids.js';
 import { listenForClients, type ClientTransport, type TransportEvents, type TransportKind } from './transport.js';
@@ -68,12 +68,10 @@ const SUPER_AUTH: AuthId[] = [{ scheme: 'super', id: '' }];
 export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   tree: DataTree;
   readonly watches = new WatchManager();
-  readonly tracker: SessionTracker;
+  readonly tracker: SessionTracker<Connection>;
   readonly committer: Committer<Proposal>;
   private readonly ids: SessionIds;
-  private readonly conns = new Map<number, Connection>();
-  /** The connection each live session is attached to, if any. */
-  private readonly attached = new Map<bigint, Connection>();
+  private readonly conns = new ConnectionTable();
   private readonly perIp = new Map<string, number>();
   private readonly dirty = new Set<Connection>();
   private flushScheduled = false;
@@ -105,7 +103,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     this.clock = opts.clock ?? monotonicClock;
     this.tree = opts.tree ?? new DataTree({ extendedTypesEnabled: config.extendedTypesEnabled });
     this.startedAt = this.clock.now();
-    this.tracker = new SessionTracker(config.tickTime, this.startedAt);
+    this.tracker = new SessionTracker<Connection>(config.tickTime, this.startedAt);
     for (const [id, s] of this.tree.sessions) this.tracker.add(id, s.timeoutMs, this.clock.now());
     this.ids = new SessionIds(config.serverId);
     this.committer = opts.committer ?? new MemoryCommitter<Proposal>();
@@ -161,7 +159,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     if (this.cutOff !== wasCutOff) {
       // Read-write sessions cannot go on without the quorum, and read-only ones end when it is back:
       // either way their clients look for a member that can serve them.
-      for (const conn of [...this.conns.values()]) {
+      for (const conn of this.conns.values()) {
         if (conn.state === 'open' || conn.state === 'connecting' || conn.state === 'catching-up') {
           this.closeConnection(conn, this.cutOff ? 'cut off from the quorum' : 'quorum regained');
         }
@@ -174,7 +172,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
    * re-register their watches with the zxid they last saw, so they hear of whatever changed.
    */
   restore(tree: DataTree): void {
-    for (const conn of [...this.conns.values()]) this.closeConnection(conn, 'state replaced by a snapshot from the leader');
+    for (const conn of this.conns.values()) this.closeConnection(conn, 'state replaced by a snapshot from the leader');
     this.tree = tree;
     this.pingFrame = undefined;
     const now = this.clock.now();
@@ -275,8 +273,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.transport.destroy(handle);
       return;
     }
-    const conn = new Connection(handle, address, port, this.config.maxBuffer);
-    const ip = conn.remoteAddress;
+    const ipIdentity = this.ipIdentity(normaliseAddress(address));
+    const ip = ipIdentity[0].id;
+    const conn = new Connection(handle, port, ipIdentity);
     const count = (this.perIp.get(ip) ?? 0) + 1;
     if (this.config.maxClientCnxns > 0 && count > this.config.maxClientCnxns) {
       this.connectionsRefused++;
@@ -285,8 +284,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       return;
     }
     this.perIp.set(ip, count);
-    this.conns.set(conn.id, conn);
-    conn.auth.push(this.ipAuth(ip));
+    this.conns.set(conn);
     // A connection must introduce itself within the longest session timeout.
     conn.connectDeadline = setTimeout(() => {
       if (conn.state === 'new' || conn.state === 'connecting' || conn.state === 'catching-up') this.closeConnection(conn, 'no ConnectRequest in time');
@@ -294,15 +292,15 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     conn.connectDeadline.unref();
   }
 
-  /** One shared ip identity per client address (connections do not change it). */
-  private readonly ipAuths = new Map<string, AuthId>();
-  private ipAuth(ip: string): AuthId {
-    let a = this.ipAuths.get(ip);
-    if (!a) {
-      if (this.ipAuths.size > 10_000) this.ipAuths.clear();
-      this.ipAuths.set(ip, (a = { scheme: 'ip', id: ip }));
+  /** One identity list per client address, shared by its connections until one authenticates further. */
+  private readonly ipIdentities = new Map<string, AuthId[]>();
+  private ipIdentity(ip: string): AuthId[] {
+    let ids = this.ipIdentities.get(ip);
+    if (!ids) {
+      if (this.ipIdentities.size > 10_000) this.ipIdentities.clear();
+      this.ipIdentities.set(ip, (ids = [{ scheme: 'ip', id: ip }]));
     }
-    return a;
+    return ids;
   }
 
   private onData(conn: Connection, chunk: Buffer): void {
@@ -326,7 +324,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       conn.state = 'connecting';
       chunk = head;
     }
-    conn.decoder.append(chunk);
+    (conn.decoder ??= new FrameDecoder(this.config.maxBuffer)).append(chunk);
     if (!conn.paused) this.takeFrames(conn);
   }
 
@@ -345,12 +343,16 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         }
         let frame: Buffer | undefined;
         try {
-          frame = conn.decoder.next();
+          frame = conn.decoder?.next();
         } catch (e) {
           this.closeConnection(conn, e instanceof FrameError ? e.message : String(e));
           return;
         }
-        if (!frame) break;
+        if (!frame) {
+          // Nothing left over: the decoder goes until more bytes come.
+          if (conn.decoder?.buffered === 0) conn.decoder = undefined;
+          break;
+        }
         conn.received++;
         this.received++;
         try {
@@ -448,7 +450,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.flush(conn);
       return;
     }
-    const previous = this.attached.get(id);
+    const previous = this.tracker.attachment(id);
     if (previous && previous !== conn) {
       previous.sessionId = undefined;
       this.closeConnection(previous, 'session moved to another connection');
@@ -485,7 +487,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   private attach(conn: Connection, id: bigint, timeoutMs: number): void {
     conn.sessionId = id;
     conn.timeoutMs = timeoutMs;
-    this.attached.set(id, conn);
+    // Tracked sessions know their connection; a read-only one is never looked up by id.
+    this.tracker.attach(id, conn);
   }
 
   private onRequest(conn: Connection, frame: Buffer): void {
@@ -493,7 +496,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     const { xid, type } = readRequestHeader(r);
     const sessionId = conn.sessionId!;
     const now = this.clock.now();
-    conn.lastOp = opName(type).toUpperCase().slice(0, 4);
+    conn.lastOp = LAST_OP.get(type) ?? opName(type).toUpperCase().slice(0, 4);
     conn.lastCxid = xid;
     if (conn.readOnly) {
       // A read-only member cannot reach the leader: its sessions live as long as their connections.
@@ -506,7 +509,19 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.touched.add(sessionId);
     }
     if (type === OpCode.ping) {
-      this.newSlot(conn, now).reply = this.pingReply();
+      // The heartbeat: written at once when nothing is ahead of it, with no slot and no output list.
+      if (conn.slots.length > 0 || conn.out !== undefined) {
+        this.newSlot(conn, now).reply = this.pingReply();
+        return;
+      }
+      conn.sent++;
+      this.sent++;
+      conn.recordLatency(0);
+      this.recordLatency(0);
+      conn.lastResponseAt = Math.round(now);
+      const queued = this.transport.write(conn.id, this.pingReply());
+      if (queued < 0) this.onClosed(conn);
+      else conn.queued = queued;
       return;
     }
     const slot = this.newSlot(conn, now);
@@ -534,7 +549,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
           this.reply(conn, slot, xid, ErrorCode.AUTHFAILED, type, undefined, 0);
           return;
         }
-        for (const a of ids) if (!conn.auth.some((b) => b.scheme === a.scheme && b.id === a.id)) conn.auth.push(a);
+        const added = ids.filter((a) => !conn.auth.some((b) => b.scheme === a.scheme && b.id === a.id));
+        // A new list: the one it had may be shared with other connections from its address.
+        if (added.length > 0) conn.auth = [...conn.auth, ...added];
         this.reply(conn, slot, xid, 0, type, undefined, 0);
         return;
       }
@@ -597,7 +614,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
 
   private newSlot(conn: Connection, now: number): Slot {
     const slot: Slot = { reply: undefined, run: undefined, startedAt: now, closeAfter: false };
-    conn.slots.push(slot);
+    conn.addSlot(slot);
     return slot;
   }
 
@@ -691,9 +708,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.tracker.add(txn.sessionId, body.timeoutMs, this.clock.now());
     }
     if (body.type === OpCode.closeSession) {
+      const conn = this.tracker.attachment(txn.sessionId);
       this.tracker.remove(txn.sessionId);
-      const conn = this.attached.get(txn.sessionId);
-      this.attached.delete(txn.sessionId);
       if (conn && ref?.kind !== 'close-session') {
         // Expired (or closed elsewhere): the client learns it when it reconnects.
         conn.sessionId = undefined;
@@ -739,11 +755,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     const conn = this.conns.get(n.watcher);
     if (!conn || conn.state !== 'open') return;
     // ZooKeeper 3.8 sends events with zxid -1.
-    const event: Slot = { reply: encodeNotification(-1, { type: n.type, state: KeeperState.SyncConnected, path: n.path }), run: undefined, startedAt: -1, closeAfter: false };
-    const slots = conn.slots;
-    let i = 0;
-    while (i < slots.length && slots[i].reply !== undefined) i++;
-    slots.splice(i, 0, event);
+    conn.insertEvent({ reply: encodeNotification(-1, { type: n.type, state: KeeperState.SyncConnected, path: n.path }), run: undefined, startedAt: -1, closeAfter: false });
     this.markDirty(conn);
   }
 
@@ -777,18 +789,15 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   /** Writes everything queued for a connection in one go. */
   private writeOut(conn: Connection): void {
     this.drainSlots(conn);
-    if (conn.out.length > 0 && conn.state !== 'closed') {
+    if (conn.out && conn.state !== 'closed') {
       if (this.queuedOutput(conn) > CLOSE_OUTPUT_BYTES) {
         // Only watch events can pile up this far past the point where reading stops.
         this.closeConnection(conn, `client does not read: ${this.queuedOutput(conn)} bytes queued`);
         return;
       }
-      const data = conn.out.length === 1 ? conn.out[0] : Buffer.concat(conn.out, conn.outBytes);
-      conn.out = [];
-      conn.outBytes = 0;
+      const queued = this.transport.write(conn.id, conn.takeOut()!);
       // Monotonic, as ZooKeeper's lresp.
-      conn.lastResponseAt = this.clock.now();
-      const queued = this.transport.write(conn.id, data);
+      conn.lastResponseAt = Math.round(this.clock.now());
       if (queued < 0) {
         // The connection went away under us; its close may not have been reported yet.
         this.onClosed(conn);
@@ -801,9 +810,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
 
   /** Moves finished replies from the head of the queue to the output, running reads that became ready. */
   private drainSlots(conn: Connection): void {
-    const slots = conn.slots;
-    while (slots.length > 0) {
-      const head = slots[0];
+    while (conn.slots.length > 0) {
+      const head = conn.slots[0];
       if (head.reply === undefined) {
         const run = head.run;
         if (!run) break;
@@ -812,18 +820,23 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         // Look at the head again: the read may have queued watch events ahead of its reply.
         continue;
       }
-      slots.shift();
-      conn.send(head.reply);
-      this.sent++;
-      if (head.startedAt < 0) continue; // a watch event
-      const ms = this.clock.now() - head.startedAt;
-      conn.recordLatency(ms);
-      this.recordLatency(ms);
+      conn.shiftSlot();
+      this.sendReply(conn, head.reply, head.startedAt);
       if (head.closeAfter) {
         conn.state = 'closing';
-        slots.length = 0;
+        conn.dropSlots();
       }
     }
+  }
+
+  /** Queues a reply for the next write, with its latency; startedAt -1 for a watch event. */
+  private sendReply(conn: Connection, frame: Buffer, startedAt: number): void {
+    conn.send(frame);
+    this.sent++;
+    if (startedAt < 0) return;
+    const ms = this.clock.now() - startedAt;
+    conn.recordLatency(ms);
+    this.recordLatency(ms);
   }
 
   /** Takes frames again once the client has read enough of its output and enough requests are done. */
@@ -853,8 +866,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       this.log.info('closing connection', { remote: conn.remote, sessionId: conn.sessionId !== undefined ? hex(conn.sessionId) : undefined, reason });
     }
     conn.state = 'closing';
-    conn.slots.length = 0;
-    conn.out = [];
+    conn.dropPending();
     this.transport.destroy(conn.id);
     this.onClosed(conn);
   }
@@ -863,20 +875,20 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     if (conn.state === 'closed') return;
     conn.state = 'closed';
     clearTimeout(conn.connectDeadline);
-    this.conns.delete(conn.id);
+    this.conns.delete(conn);
     this.dirty.delete(conn);
     this.watches.removeWatcher(conn.id);
     const left = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
     if (left > 0) this.perIp.set(conn.remoteAddress, left);
     else this.perIp.delete(conn.remoteAddress);
-    if (conn.sessionId !== undefined && this.attached.get(conn.sessionId) === conn) this.attached.delete(conn.sessionId);
+    if (conn.sessionId !== undefined && this.tracker.attachment(conn.sessionId) === conn) this.tracker.attach(conn.sessionId, undefined);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.tickTimer);
     clearInterval(this.containerTimer);
-    for (const conn of [...this.conns.values()]) this.closeConnection(conn, 'server shutting down');
+    for (const conn of this.conns.values()) this.closeConnection(conn, 'server shutting down');
     await Promise.all([this.transport?.close(), this.committer.close()]);
   }
 
@@ -915,7 +927,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   connections() {
     const now = this.clock.now();
     const wall = Date.now();
-    return [...this.conns.values()]
+    return this.conns.values()
       .filter((c) => c.state !== 'new')
       .map((c) => {
         const bucket = c.sessionId !== undefined ? this.tracker.expiresAt(c.sessionId) : undefined;
@@ -975,6 +987,9 @@ const KNOWN_OPS = new Set<number>([
   OpCode.multiRead, OpCode.auth, OpCode.setWatches, OpCode.sasl, OpCode.getEphemerals, OpCode.getAllChildrenNumber,
   OpCode.setWatches2, OpCode.addWatch, OpCode.whoAmI, OpCode.createSession, OpCode.closeSession,
 ]);
+
+/** cons's lop: ZooKeeper's four-letter name of each operation. */
+const LAST_OP = new Map<number, string>(Object.values(OpCode).map((t) => [t, opName(t).toUpperCase().slice(0, 4)]));
 
 /** Requests ZooKeeper turns into a transaction: one it cannot read still uses up a zxid. */
 const WRITE_OPS = new Set<number>([
