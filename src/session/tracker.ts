@@ -76,7 +76,8 @@ export class SessionTracker<A = never> {
       this.free = this.next[i];
       return i;
     }
-    if (this.used === this.ids.length) this.grow(Math.max(1024, this.used * 2));
+    // Grown by half at a time: the columns are most of what a session costs here.
+    if (this.used === this.ids.length) this.grow(Math.max(1024, Math.ceil(this.used * 1.5)));
     return this.used++;
   }
 
