@@ -1,10 +1,10 @@
 /**
  * Faults of a three-member ensemble of real processes under a write load: the leader
- * SIGKILLed or SIGSTOPped, partitions (total, asymmetric, minority) through the link
- * proxies, read-only mode while cut off, a follower left behind a compacted log, a paused
- * leader's reads, a flapping follower-to-leader link. Writers record every acknowledged
- * create; afterwards every member must have every acknowledged create and nothing that was
- * never attempted, and all members the same.
+ * SIGKILLed (in a five-member one too, two members down at once) or SIGSTOPped, partitions
+ * (total, asymmetric, minority) through the link proxies, read-only mode while cut off, a
+ * follower left behind a compacted log, a paused leader's reads, a flapping follower-to-leader
+ * link. Writers record every acknowledged create; afterwards every member must have every
+ * acknowledged create and nothing that was never attempted, and all members the same.
  *
  * ENSEMBLE_FAULT_ROUNDS (default 1) repeats the leader faults; test/long runs more.
  */
@@ -43,27 +43,46 @@ import {
 const ROUNDS = Number(process.env.ENSEMBLE_FAULT_ROUNDS ?? 1);
 const others = (ids: number[], id: number) => ids.filter((x) => x !== id);
 
-test(`SIGKILL of the leader under a write load loses no acknowledged write (${ROUNDS} rounds)`, { timeout: 120_000 + ROUNDS * 60_000 }, async (t) => {
-  await withEnsemble({ size: 3, cfg: { snapCount: 500 } }, async (e) => {
+/**
+ * SIGKILL of the leader under a write load, then of each next leader until a minority is down
+ * (one of three, two of five): the rest elect and keep acknowledging writes; the killed come
+ * back and catch up, and no acknowledged write is lost on any member.
+ */
+async function killLeadersUnderLoad(t: { diagnostic(s: string): void }, size: number): Promise<void> {
+  const minority = Math.floor((size - 1) / 2);
+  await withEnsemble({ size, cfg: { snapCount: 500 } }, async (e) => {
     const ids = [...e.members.keys()];
     await e.waitForLeader();
     await ensureNode(clientPorts(e), '/load');
     const load = new CreateLoad({ ports: clientPorts(e), parent: '/load', writers: 3, depth: 4 });
     await moreAcked(load, 200, 30_000, 'before the kill');
     for (let round = 0; round < ROUNDS; round++) {
-      const leader = await e.waitForLeader();
-      await e.kill(leader);
-      await e.waitForLeader(30_000, others(ids, leader));
-      await moreAcked(load, 200, 30_000, `round ${round}: with member ${leader} killed`);
-      await e.startMember(leader);
+      const killed: number[] = [];
+      while (killed.length < minority) {
+        const leader = await e.waitForLeader();
+        await e.kill(leader);
+        killed.push(leader);
+        const rest = ids.filter((id) => !killed.includes(id));
+        const next = await e.waitForLeader(30_000, rest);
+        await moreAcked(load, 200, 30_000, `round ${round}: with ${killed.join(', ')} of ${size} killed (${next} leads)`);
+      }
+      for (const id of killed) await e.startMember(id);
       await e.waitForLeader();
-      await moreAcked(load, 100, 30_000, `round ${round}: with member ${leader} back`);
+      await moreAcked(load, 100, 30_000, `round ${round}: with ${killed.join(', ')} back`);
     }
     const record = await load.stop();
     t.diagnostic(describeRecord(record));
     await assertWritesOnEveryMember(e, '/load', record);
   });
-});
+}
+
+for (const size of [3, 5]) {
+  const minority = Math.floor((size - 1) / 2);
+  const what = minority === 1 ? `${size} members` : `${size} members: the leader, then the new leader, ${minority} down at once and the rest still writing`;
+  test(`SIGKILL of the leader under a write load loses no acknowledged write (${what}; ${ROUNDS} rounds)`, { timeout: 120_000 + size * ROUNDS * 20_000 }, (t) =>
+    killLeadersUnderLoad(t, size),
+  );
+}
 
 test('SIGSTOP of the leader past the election timeout: the others elect, it steps down on SIGCONT, and its clients writes never succeed and vanish', { timeout: 180_000 }, async (t) => {
   await withEnsemble({ size: 3 }, async (e) => {
@@ -155,23 +174,32 @@ test('asymmetric: the leader cannot reach the followers (they still reach it)', 
   }),
 );
 
-test('a follower cut off from the others: the majority keeps writing, the follower stops serving, then catches up', { timeout: 120_000 }, async (t) => {
+test('a follower cut off from the others: the majority keeps writing, the follower stops serving without raising its term (pre-vote), then catches up without deposing the leader (same leader, same term)', { timeout: 120_000 }, async (t) => {
   await withEnsemble({ size: 3 }, async (e) => {
     const ids = [...e.members.keys()];
-    const leader = await e.waitForLeader();
-    const follower = others(ids, leader)[0];
+    await e.waitForLeader();
     await ensureNode(clientPorts(e), '/load');
     const load = new CreateLoad({ ports: clientPorts(e), parent: '/load', writers: 3, depth: 4 });
     await moreAcked(load, 100, 30_000, 'before the partition');
+    const leader = await e.waitForLeader();
+    const term = Number((await e.mntr(leader)).pk_term);
+    const follower = others(ids, leader)[0];
     e.partition([follower], others(ids, follower), 'refuse');
+    // Not serving: it has stopped hearing the leader and campaigns (by then at least once).
     await waitForMode(e, follower, ['not serving']);
     await moreAcked(load, 200, 30_000, `with member ${follower} cut off`);
+    // mntr answers while not serving; a real election would have raised its term.
+    assert.equal(Number((await e.mntr(follower)).pk_term), term, `member ${follower} raised its term while cut off: it stood for election without a pre-vote`);
     e.heal();
     await waitForMode(e, follower, ['follower']);
-    await e.waitForLeader();
+    const after = await e.waitForLeader();
     await moreAcked(load, 100, 30_000, 'after healing');
     const record = await load.stop();
-    t.diagnostic(`${describeRecord(record)}; leader ${leader} before, ${await e.waitForLeader()} after`);
+    const termAfter = Number((await e.mntr(after)).pk_term);
+    t.diagnostic(`${describeRecord(record)}; leader ${leader} in term ${term} before, ${after} in term ${termAfter} after`);
+    assert.equal(after, leader, `the rejoining member ${follower} deposed the healthy leader ${leader}`);
+    assert.equal(termAfter, term, `the term moved on (${term} -> ${termAfter}) when member ${follower} rejoined`);
+    assert.equal(Number((await e.mntr(follower)).pk_term), term);
     await assertWritesOnEveryMember(e, '/load', record);
   });
 });
