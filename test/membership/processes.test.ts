@@ -10,6 +10,11 @@
  * compete for the CPU, so they get twice that plus 5 s. The clock starts at the
  * faults, or later by however much longer than the simulated 2 s the restarted
  * process took to come up.
+ *
+ * Beyond the final views, the events every survivor printed are checked: a member
+ * paused for less than the failure time is never reported failed, and the restarted
+ * member is reported failed at most once (its old incarnation) and never after it
+ * has rejoined.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +30,8 @@ interface Proc {
   port: number;
   child: ChildProcess;
   view: string[];
+  /** Every membership event the process printed, in order, with when it was read. */
+  events: { type: string; id: string; at: number }[];
   startedAt?: number;
   exited: boolean;
 }
@@ -38,7 +45,7 @@ function launch(id: string, port: number, seeds: string[]): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/membership/cli.ts', '--bind', `127.0.0.1:${port}`, '--id', id, '--seeds', seeds.join(',')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const p: Proc = { id, port, child, view: [], exited: false };
+  const p: Proc = { id, port, child, view: [], events: [], exited: false };
   let buf = '';
   child.stdout!.on('data', (c) => {
     buf += c;
@@ -50,6 +57,7 @@ function launch(id: string, port: number, seeds: string[]): Proc {
         const out = JSON.parse(line);
         p.view = out.view;
         if (out.event === 'started') p.startedAt = performance.now();
+        else p.events.push({ type: out.event, id: out.id, at: performance.now() });
       } catch {
         // not a view line
       }
@@ -67,12 +75,15 @@ async function until(cond: () => boolean, deadline: number): Promise<boolean> {
   return true;
 }
 
-test(`${MEMBERS} member processes converge after kills, pauses and a fast restart, within the simulated bound`, { timeout: 300_000 }, async (t) => {
+test(`${MEMBERS} member processes converge after kills, pauses and a fast restart, within the simulated bound, never reporting a paused or rejoined member failed`, { timeout: 300_000 }, async (t) => {
   const scenario = { name: 'processes', ...SCENARIOS.processes };
   const simulated = Array.from({ length: 10 }, (_, k) => simulate(MEMBERS, scenario, PULSEKEEPER_DEFAULTS, 'pulsekeeper', k + 1));
   for (const r of simulated) assert.ok(r.settledMs !== undefined && r.falseFailures === 0, `simulated seed ${r.seed} settles cleanly`);
   const simulatedBound = Math.max(...simulated.map((r) => r.settledMs!));
   const bound = 2 * simulatedBound + 5000;
+  // The scenario's pause, shorter than the least time a failure takes to be declared (a suspicion's timeout).
+  const pauseMs = scenario.faults!(MEMBERS).find((f) => f.kind === 'pause')!.forMs;
+  assert.ok(pauseMs < PULSEKEEPER_DEFAULTS.minSuspicionTimeoutMs);
 
   const ports: number[] = [];
   for (let i = 0; i < MEMBERS; i++) ports.push(await freePort());
@@ -92,7 +103,7 @@ test(`${MEMBERS} member processes converge after kills, pauses and a fast restar
   restarted.child.kill('SIGKILL');
   const again = launch(restarted.id, restarted.port, seeds);
   procs[MEMBERS - 6] = again;
-  await new Promise((r) => setTimeout(r, 1800));
+  await new Promise((r) => setTimeout(r, pauseMs));
   for (const p of paused) p.child.kill('SIGCONT');
   assert.ok(await until(() => again.startedAt !== undefined, performance.now() + 60_000), 'the restarted member came up');
 
@@ -103,4 +114,27 @@ test(`${MEMBERS} member processes converge after kills, pauses and a fast restar
   const wrong = survivors.filter((p) => p.view.join(',') !== expected).map((p) => `${p.id}: ${p.view.length} members`);
   assert.ok(converged, `not converged within ${bound} ms (simulated ${simulatedBound} ms): ${wrong.join('; ')}`);
   t.diagnostic(`converged ${Math.round(performance.now() - from)} ms after the faults; bound ${bound} ms (simulated ${simulatedBound} ms)`);
+
+  // A false accusation made just before convergence would end in `failed` up to a suspicion timeout and a last-chance probe later.
+  await new Promise((r) => setTimeout(r, PULSEKEEPER_DEFAULTS.minSuspicionTimeoutMs + 4 * PULSEKEEPER_DEFAULTS.probeIntervalMs));
+  const stale = survivors.filter((p) => p.view.join(',') !== expected).map((p) => p.id);
+  assert.deepEqual(stale, [], 'the views stay converged');
+  const problems: string[] = [];
+  for (const s of survivors) {
+    for (const p of paused) {
+      if (s.events.some((e) => e.type === 'failed' && e.id === p.id)) problems.push(`${s.id} reported the paused ${p.id} failed`);
+    }
+    if (s === again) continue;
+    // What this survivor printed about the restarted member since the faults: at most one death (of the old process),
+    // and after it is back (join after a death, or alive after a suspicion) never another.
+    const about = s.events.filter((e) => e.id === restarted.id && e.at >= faultsAt).map((e) => e.type);
+    if (about.filter((e) => e === 'failed').length > 1) problems.push(`${s.id} declared ${restarted.id} dead twice: ${about.join(' ')}`);
+    const back = about.findIndex((e) => e === 'join' || e === 'alive');
+    if (back >= 0 && about.slice(back).includes('failed')) problems.push(`${s.id} reported ${restarted.id} failed after it rejoined: ${about.join(' ')}`);
+  }
+  assert.deepEqual(problems, []);
+  const suspectedPaused = paused.map((p) => `${p.id} by ${survivors.filter((s) => s.events.some((e) => e.type === 'suspect' && e.id === p.id)).length}`);
+  t.diagnostic(`paused members suspected (and cleared): ${suspectedPaused.join(', ')}`);
+  const restartNews = survivors.filter((s) => s !== again).map((s) => s.events.filter((e) => e.id === restarted.id && e.at >= faultsAt).map((e) => e.type).join(' ') || '-');
+  t.diagnostic(`what survivors printed about the restarted ${restarted.id}: ${[...new Set(restartNews)].map((x) => `${x} (${restartNews.filter((y) => y === x).length})`).join('; ')}`);
 });

@@ -325,3 +325,124 @@ test('with private suspicions a bare incarnation bump is not passed on; a metada
   assert.equal(spreads(CFG, { ...bump, address: 'p1-moved' }), true);
   assert.equal(spreads(GOSSIPED, bump), true, 'gossiped suspicions need refutations gossiped too');
 });
+
+test('local health stretches the probe interval and probe timeout by (localHealth + 1), up to awarenessMaxMultiplier, and back as acks arrive', () => {
+  // Suspicions never time out here, so the same members stay probe targets throughout.
+  const cfg: SwimConfig = { ...CFG, probeBeforeDead: false, minSuspicionTimeoutMs: 3_600_000 };
+  const a = node('a', ['p1', 'p2', 'p3', 'p4', 'p5'], cfg);
+  const max = cfg.awarenessMaxMultiplier - 1;
+  // Each direct (UDP) probe: when it went out, the local health it went out with, when its ping-reqs followed.
+  const probes: { at: number; seq: number; health: number; indirectAt?: number }[] = [];
+  let now = 0;
+  /** Ticks until the next probe has gone out; with `answer`, its target acks it at once. */
+  const probe = (answer: boolean) => {
+    for (const before = probes.length; probes.length === before; ) {
+      now = a.nextTimer();
+      for (const s of a.tick(now).send) {
+        const m = s.msg;
+        if (m.type === 'ping' && s.transport === 'udp') {
+          // Nothing adjusts health after a probe starts within a tick, so this is the scale it started with.
+          probes.push({ at: now, seq: m.seq, health: a.localHealth });
+          if (answer) a.receive(now + 1, s.to, { type: 'ack', seq: m.seq, from: m.target, gossip: [] });
+        } else if (m.type === 'ping-req') {
+          const p = probes.find((x) => x.seq === m.seq);
+          if (p) p.indirectAt ??= now;
+        }
+      }
+    }
+  };
+  // Nobody answers and no helper sends a nack: health worsens up to its cap, and stays there.
+  while (a.localHealth < max && probes.length < 100) probe(false);
+  for (let k = 0; k < 3; k++) probe(false);
+  assert.equal(a.localHealth, max, 'unanswered probes raise local health to its cap and no further');
+  const unanswered = probes.length;
+  // Then every probe is acked: each ack lowers local health by one.
+  for (let k = 0; k < max + 3; k++) probe(true);
+  assert.equal(a.localHealth, 0, 'acks bring local health back to 0');
+
+  const close = (x: number, y: number) => Math.abs(x - y) < 1e-6;
+  const gaps = probes.slice(1).map((p, k) => p.at - probes[k].at);
+  gaps.forEach((gap, k) => {
+    assert.ok(close(gap, cfg.probeIntervalMs * (probes[k].health + 1)), `gap ${k}: ${gap} ms at local health ${probes[k].health}`);
+  });
+  const indirect = probes.filter((p) => p.indirectAt !== undefined);
+  for (const p of indirect) {
+    assert.ok(close(p.indirectAt! - p.at, cfg.probeTimeoutMs * (p.health + 1)), `ping-req ${p.indirectAt! - p.at} ms after the ping at local health ${p.health}`);
+  }
+  assert.ok(indirect.some((p) => p.health === max), 'the probe timeout was seen stretched to its cap');
+  // From probeIntervalMs up to awarenessMaxMultiplier times it, never beyond, and back down one step per ack.
+  assert.ok(close(gaps[0], cfg.probeIntervalMs));
+  assert.ok(close(Math.max(...gaps), cfg.probeIntervalMs * cfg.awarenessMaxMultiplier));
+  assert.deepEqual(
+    probes.slice(unanswered).map((p) => p.health),
+    [...Array.from({ length: max + 1 }, (_, k) => max - k), 0, 0].slice(0, max + 3),
+  );
+  assert.ok(close(gaps[gaps.length - 1], cfg.probeIntervalMs));
+});
+
+test('a metadata update that gossip never brought a member reaches it by the periodic push-pull alone', () => {
+  const sameMeta = (m: Uint8Array | undefined) => m !== undefined && [...m].join() === '9';
+  const run = (pushPullIntervalMs: number) => {
+    // No reconnect (CFG) and no join retries: push-pull is the only full-state exchange left.
+    const cfg: SwimConfig = { ...CFG, pushPullIntervalMs, joinRetryMs: 0 };
+    const nodes = new Map(['a', 'b', 'c'].map((id) => [id, node(id, ['a', 'b', 'c'].filter((p) => p !== id), cfg)]));
+    const c = nodes.get('c')!;
+    const inflight: { at: number; to: string; from: string; msg: Message; transport: 'udp' | 'tcp' }[] = [];
+    let now = 0;
+    let lostNews = 0;
+    let newsByGossip = 0;
+    const cEvents: { type: string; via: Message }[] = [];
+    const isNews = (g: Gossip) => g.id === 'b' && sameMeta(g.meta);
+    const handle = (from: string, out: Output, cutOff: boolean) => {
+      for (const s of out.send) {
+        let msg = s.msg;
+        if (s.to === 'c' && 'gossip' in msg && msg.gossip.some(isNews)) {
+          if (cutOff) {
+            // c's network loses the news wherever it travels by gossip (the rest of the message arrives).
+            lostNews++;
+            msg = { ...msg, gossip: msg.gossip.filter((g) => !isNews(g)) };
+          } else newsByGossip++;
+        }
+        inflight.push({ at: now + 1, to: s.to, from, msg, transport: s.transport });
+      }
+    };
+    const runUntil = (end: number, cutOff: boolean) => {
+      for (;;) {
+        const timers = [...nodes.values()].map((n) => n.nextTimer());
+        const next = Math.min(...timers, ...inflight.map((d) => d.at));
+        if (next > end) break;
+        now = next;
+        const d = inflight.findIndex((x) => x.at === next);
+        if (d >= 0) {
+          const { to, from, msg, transport } = inflight.splice(d, 1)[0];
+          // While c is cut off, no push-pull reaches or leaves it either.
+          if (cutOff && msg.type === 'push-pull' && (to === 'c' || from === 'c')) continue;
+          const out = nodes.get(to)!.receive(now, from, msg, transport);
+          if (to === 'c') cEvents.push(...out.events.map((e) => ({ type: `${e.type}:${e.member.id}`, via: msg })));
+          handle(to, out, cutOff);
+        } else {
+          const [id, n] = [...nodes].find(([, x]) => x.nextTimer() === next)!;
+          handle(id, n.tick(now), cutOff);
+        }
+      }
+    };
+    // b publishes new metadata; everyone but c hears it, until nobody gossips it any more.
+    now = 100;
+    handle('b', nodes.get('b')!.updateMeta(now, Uint8Array.from([9])), true);
+    runUntil(5_000, true);
+    assert.ok(lostNews > 0, 'the news was gossiped towards c');
+    assert.ok(sameMeta(nodes.get('a')!.memberState('b')?.meta), 'a has the update');
+    assert.ok(!sameMeta(c.memberState('b')?.meta), 'c missed it');
+    runUntil(5_000 + 3 * Math.max(pushPullIntervalMs, 10_000), false);
+    assert.equal(newsByGossip, 0, 'gossip no longer carries the news');
+    for (const id of ['a', 'b', 'c']) assert.equal(nodes.get('c')!.memberState(id)?.state, 'alive', `c still sees ${id} alive`);
+    return { has: sameMeta(c.memberState('b')?.meta), updated: cEvents.filter((e) => e.type === 'updated:b') };
+  };
+  const repaired = run(10_000);
+  assert.ok(repaired.has, 'c has the update after a push-pull');
+  assert.equal(repaired.updated.length, 1);
+  const via = repaired.updated[0].via;
+  assert.ok(via.type === 'push-pull' && !via.join, `it came by a periodic push-pull, not ${via.type}`);
+  // The same without push-pull: nothing else would ever have told c.
+  assert.equal(run(0).has, false);
+});
