@@ -317,8 +317,7 @@ export class Shell {
         run: async (p) => {
           const { data, stat } = await c.getConfig();
           const text = data.toString();
-          // -c: only the client addresses (what follows ';' in each server line).
-          out(p.flags.has('-c') ? text.split('\n').flatMap((l) => (/^server\.\d+=.*;(.+)$/.exec(l) ?? []).slice(1)).join(',') : text);
+          out(p.flags.has('-c') ? clientConfig(text) : text);
           if (p.flags.has('-s')) out(formatStat(stat));
         },
       },
@@ -433,6 +432,16 @@ export class Shell {
       return [[], last];
     }
   }
+}
+
+/**
+ * What zkCli's `config -c` prints: the configuration's version, a space, then the
+ * servers' client addresses (what follows ';' in each server line), comma-separated.
+ */
+export function clientConfig(config: string): string {
+  const version = /^version=(.*)$/m.exec(config)?.[1] ?? '';
+  const hosts = config.split('\n').flatMap((l) => (/^server\.\d+=.*;(.+)$/.exec(l) ?? []).slice(1));
+  return `${version} ${hosts.join(',')}`;
 }
 
 function parse(cmd: Command, words: string[]): Parsed {

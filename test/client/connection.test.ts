@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import {
   ConnectionLossError,
   PulseClient,
@@ -74,6 +74,67 @@ test('a notification in the same packet as the reply that set its watch is deliv
   await sleep(50);
   assert.deepEqual(got.sort(), ['addWatch dataChanged', 'exists deleted', 'getData deleted']);
   await client.close();
+  fake.close();
+});
+
+test('on the wire: idle, the client pings every third of the negotiated timeout; unanswered, it suspends after two thirds and before the timeout', async () => {
+  // A server that grants less than the client asks for (the client must time itself by the grant) and
+  // answers pings until told to stop, recording when each arrives. Later connections get no handshake.
+  const grantedMs = 4500;
+  let handshakeAt = 0;
+  let lastAnswerAt = 0;
+  let answering = true;
+  const pings: number[] = [];
+  const sockets: Socket[] = [];
+  const fake = createServer((sock) => {
+    sockets.push(sock);
+    if (sockets.length > 1) return;
+    const decoder = new FrameDecoder(1 << 20);
+    let handshaken = false;
+    sock.on('data', (chunk) => {
+      for (const frame of decoder.push(chunk)) {
+        if (!handshaken) {
+          handshaken = true;
+          handshakeAt = performance.now();
+          sock.write(encodeConnectResponse({ protocolVersion: 0, timeOut: grantedMs, sessionId: 7n, passwd: Buffer.alloc(16), readOnly: false }));
+          continue;
+        }
+        const { xid, type } = readRequestHeader(new JuteReader(frame));
+        if (type === OpCode.ping) pings.push(performance.now());
+        if (!answering) continue;
+        lastAnswerAt = performance.now();
+        sock.write(encodeReply(xid, 0, 0, type));
+      }
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+  const client = await PulseClient.connect(`127.0.0.1:${(fake.address() as { port: number }).port}`, { sessionTimeoutMs: 20_000 });
+  const states: ConnectionState[] = [];
+  let suspendedAt = 0;
+  client.on('state', (s) => {
+    states.push(s);
+    if (s === 'suspended') suspendedAt ||= performance.now();
+  });
+  assert.equal(client.sessionTimeoutMs, grantedMs);
+  const third = grantedMs / 3;
+  await until(() => pings.length >= 3, 4 * grantedMs, 'three idle pings');
+  answering = false;
+  // Each ping goes a third of the timeout after the client's last send (timers never fire early), and
+  // well before the client would give up on a silent server (two thirds), even on a busy machine.
+  for (const [i, at] of pings.slice(0, 3).entries()) {
+    assert.ok(at - handshakeAt >= (i + 1) * third, `ping ${i} came ${(at - handshakeAt).toFixed(1)} ms after the handshake, before ${(i + 1) * third} ms`);
+    const gap = at - (i === 0 ? handshakeAt : pings[i - 1]);
+    assert.ok(gap < 2 * third, `ping ${i} came ${gap.toFixed(1)} ms after the one before`);
+  }
+  assert.ok(pings[2] - handshakeAt < grantedMs + third, `three pings took ${(pings[2] - handshakeAt).toFixed(1)} ms, not about ${grantedMs}`);
+  // Unanswered, it keeps the connection for two thirds of the timeout after it last heard the server
+  // (no sooner than the last answer was written), then suspends while the session would still live.
+  await until(() => suspendedAt > 0, 2 * grantedMs, 'suspended');
+  assert.deepEqual(states, ['suspended']);
+  const silentFor = suspendedAt - lastAnswerAt;
+  assert.ok(silentFor >= 2 * third && silentFor < grantedMs, `suspended ${silentFor.toFixed(1)} ms after the last answer, expected ${2 * third} to ${grantedMs} ms`);
+  await client.close();
+  for (const sock of sockets) sock.destroy();
   fake.close();
 });
 

@@ -23,27 +23,11 @@ import {
 } from '../../src/recipes/index.js';
 import type { MembershipEvent } from '../../src/membership/events.js';
 import { clientTargets, connectTo, skipUnless, type Capability, type ClientTestServer } from '../support/client-targets.js';
-import { expireSession, MemberProcess, sleep, until } from '../support/client-faults.js';
+import { assertBetween, expireSession, leadershipLog, MemberProcess, sleep, TIMING_SLACK_MS, until } from '../support/client-faults.js';
 
 const ROLES = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
-
-/** Records, across candidates, how many believed themselves leader at once. */
-function leadershipLog(elections: LeaderElection[]) {
-  const leaders = new Set<string>();
-  const log = { max: 0, events: [] as string[] };
-  for (const e of elections) {
-    e.on('elected', () => {
-      leaders.add(e.id);
-      log.max = Math.max(log.max, leaders.size);
-      log.events.push(`elected:${e.id}`);
-    });
-    e.on('notLeader', () => {
-      leaders.delete(e.id);
-      log.events.push(`notLeader:${e.id}`);
-    });
-  }
-  return log;
-}
+/** The servers' tick: a session expires within a tick after its timeout. */
+const TICK_MS = 100;
 
 for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true })) {
   describe(`recipes under faults against ${target.name}`, () => {
@@ -55,23 +39,30 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
       return c;
     };
     before(async () => {
-      server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 20_000 });
+      server = await target.start({ tickTime: TICK_MS, minSessionTimeout: 200, maxSessionTimeout: 20_000 });
     });
     after(async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => {})));
       await server?.stop();
     });
 
-    test('a member process killed with SIGKILL: survivors take over all it held', async (t) => {
+    test('a member process killed with SIGKILL: survivors take over all it held, once its session timeout has passed and within a tick after', async () => {
       const base = '/kill';
-      const member = MemberProcess.spawn({ connectionString: server.connectionString, keepHostOrder: true, sessionTimeoutMs: 2500, id: 'doomed', base, roles: ROLES });
+      const timeoutMs = 2500;
+      const member = MemberProcess.spawn({ connectionString: server.connectionString, keepHostOrder: true, sessionTimeoutMs: timeoutMs, id: 'doomed', base, roles: ROLES });
       try {
         const { token: deadToken } = await member.next('elected');
         const c = await connect();
         const observer = await GroupMembership.join(c, { path: `${base}/group` });
         const events: MembershipEvent[] = [];
-        observer.on('change', (e) => events.push(e));
+        let failedAt = 0;
+        observer.on('change', (e) => {
+          events.push(e);
+          if (e.type === 'failed' && e.member.id === 'doomed') failedAt = performance.now();
+        });
         const candidate = new LeaderElection(c, `${base}/election`, 'survivor');
+        let electedAt = 0;
+        candidate.once('elected', () => (electedAt = performance.now()));
         await candidate.start();
         await member.next('ready');
         const lock = new Lock(c, `${base}/lock`);
@@ -88,12 +79,21 @@ for (const target of clientTargets({ ensemble: true, zookeeperEnsemble: true }))
         assert.equal(candidate.isLeader, false);
         assert.equal(lock.held, false);
 
+        // A moment after which the server surely heard from the member: two of its adds end after
+        // this read of the counter, and the second is sent only once the first was applied after the read.
+        const heardAfter = performance.now();
+        const seen = await new DistributedCounter(c, `${base}/counter`).get();
+        await until(() => member.events.some((e) => e.event === 'added' && (e.value as number) >= seen + 2), 10_000, 'two more adds');
         const killedAt = performance.now();
         await member.kill();
         const lastAdded = member.events.filter((e) => e.event === 'added').at(-1)!.value as number;
-        await until(() => events.some((e) => e.type === 'failed' && e.member.id === 'doomed'), 20_000, 'the group reports it failed');
-        t.diagnostic(`killed member reported failed after ${Math.round(performance.now() - killedAt)} ms (session timeout 2500 ms)`);
+        await until(() => failedAt > 0, 20_000, 'the group reports it failed');
         await until(() => candidate.isLeader, 10_000, 'the survivor leads');
+        // Not before the server could expire the session (a timeout after it last heard from it), and
+        // within a tick of the timeout after the kill (with slack for a busy machine).
+        const latest = killedAt - heardAfter + timeoutMs + TICK_MS + TIMING_SLACK_MS;
+        assertBetween(failedAt - heardAfter, timeoutMs, latest, 'the killed member reported failed');
+        assertBetween(electedAt - heardAfter, timeoutMs, latest, 'the survivor elected');
         assert.ok(candidate.fencingToken > (deadToken as number), 'with a larger fencing token');
         await locked;
         await reading;

@@ -18,24 +18,39 @@ import {
   Lock,
   LockTimeoutError,
   ReadWriteLock,
+  type QueueLock,
   RoleAssignment,
   watchConfig,
 } from '../../src/recipes/index.js';
 import type { MembershipEvent } from '../../src/membership/events.js';
 import { clientTargets, type ClientTestServer } from '../support/client-targets.js';
-import { sleep, until } from '../support/client-faults.js';
+import { assertBetween, leadershipLog, PartitionProxy, sleep, TIMING_SLACK_MS, until } from '../support/client-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { fourLetter } from '../support/zookeeper.js';
 
-/** The server's watch table by path (wchp): which sessions watch each path. */
-async function watchersByPath(port: number, under: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+/** The servers' tick: a session expires within a tick after its timeout. */
+const TICK_MS = 100;
+
+/** The server's watch table by path (wchp), for paths under `under`: the sessions (hex ids) watching each. */
+async function watchTable(port: number, under: string): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
   let path: string | undefined;
   for (const line of (await fourLetter(port, 'wchp')).split('\n')) {
     if (line.startsWith('/')) path = line.trim();
-    else if (line.trim().startsWith('0x') && path?.startsWith(under)) out.set(path, (out.get(path) ?? 0) + 1);
+    else if (line.trim().startsWith('0x') && path?.startsWith(under)) out.set(path, [...(out.get(path) ?? []), line.trim()]);
   }
   return out;
+}
+
+/** How many sessions watch each path under `under`. */
+async function watchersByPath(port: number, under: string): Promise<Map<string, number>> {
+  return new Map([...(await watchTable(port, under))].map(([path, sessions]) => [path, sessions.length]));
+}
+
+/** The paths under `under` a session watches. */
+async function watchedBy(port: number, under: string, client: PulseClient): Promise<string[]> {
+  const id = '0x' + BigInt.asUintN(64, client.sessionId).toString(16);
+  return [...(await watchTable(port, under))].filter(([, sessions]) => sessions.includes(id)).map(([path]) => path);
 }
 
 for (const target of clientTargets()) {
@@ -50,20 +65,33 @@ for (const target of clientTargets()) {
       clients.push(c);
       return { c, proxy };
     };
+    const partitions: PartitionProxy[] = [];
+    /** A client whose network can be cut off silently, closes included: it must notice by its own heartbeats. */
+    const partitionable = async (sessionTimeoutMs: number) => {
+      const partition = await PartitionProxy.start(server.ports[0]);
+      partitions.push(partition);
+      const c = await PulseClient.connect(partition.connectionString, { sessionTimeoutMs });
+      clients.push(c);
+      return { c, partition };
+    };
     before(async () => {
-      server = await target.start({ tickTime: 100, minSessionTimeout: 200, maxSessionTimeout: 10_000 });
+      server = await target.start({ tickTime: TICK_MS, minSessionTimeout: 200, maxSessionTimeout: 10_000 });
     });
     after(async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => {})));
-      await Promise.all(proxies.map((p) => p.close()));
+      await Promise.all([...proxies, ...partitions].map((p) => p.close()));
       await server?.stop();
     });
 
-    test('group membership: join, update, leave, and a silent member fails within its session timeout', async (t) => {
+    test('group membership: join, update, leave, and a silent member fails once its session timeout has passed, within a tick after', async () => {
       const { c: obsClient } = await client();
       const observer = await GroupMembership.join(obsClient, { path: '/groups/g1' });
       const events: MembershipEvent[] = [];
-      observer.on('change', (e) => events.push(e));
+      let failedAt = 0;
+      observer.on('change', (e) => {
+        events.push(e);
+        if (e.type === 'failed') failedAt = performance.now();
+      });
       const { c: ca } = await client();
       const { c: cb, proxy } = await client({ sessionTimeoutMs: 1500, viaProxy: true });
       const a = await GroupMembership.join(ca, { path: '/groups/g1', id: 'a', meta: Buffer.from('v1') });
@@ -72,11 +100,15 @@ for (const target of clientTargets()) {
       await a.update(Buffer.from('v2'));
       await until(() => events.some((e) => e.type === 'updated' && e.member.id === 'a'), 5000, 'update');
       assert.equal(Buffer.from(observer.members().find((m) => m.id === 'a')!.meta).toString(), 'v2');
-      // b's network goes silent, as if its machine had stopped: it fails once the server expires its session.
+      // b's network goes silent, as if its machine had stopped: it fails once the server expires its session,
+      // a session timeout after the server last heard from it (no sooner than this request was sent).
+      const lastSpoke = performance.now();
+      await cb.exists('/');
       const silencedAt = performance.now();
       proxy!.silence();
       await until(() => events.some((e) => e.type === 'failed' && e.member.id === 'b'), 10_000, 'b failed');
-      t.diagnostic(`silent member reported failed after ${Math.round(performance.now() - silencedAt)} ms (session timeout ${cb.sessionTimeoutMs} ms)`);
+      const timeoutMs = cb.sessionTimeoutMs;
+      assertBetween(failedAt - lastSpoke, timeoutMs, silencedAt - lastSpoke + timeoutMs + TICK_MS + TIMING_SLACK_MS, 'the silent member reported failed');
       await a.leave();
       await until(() => events.some((e) => e.type === 'left' && e.member.id === 'a'), 5000, 'a left');
       assert.deepEqual(observer.members(), []);
@@ -137,7 +169,33 @@ for (const target of clientTargets()) {
       await Promise.all(elections.map((e) => e.close()));
     });
 
-    test('locks: mutual exclusion without a herd, timeouts, reentrancy, read-write', async () => {
+    test('leader election: a leader gone silent steps down before the next is elected, which is not before its session timeout; never two leaders', async () => {
+      // Long enough that the third of it between stepping down and expiry outlasts a busy machine's stalls.
+      const timeoutMs = 3000;
+      const { c: leaderClient, partition } = await partitionable(timeoutMs);
+      const candidates = [leaderClient, (await client({ sessionTimeoutMs: timeoutMs })).c, (await client({ sessionTimeoutMs: timeoutMs })).c];
+      const elections = candidates.map((c, i) => new LeaderElection(c, '/election/silent', `cand-${i}`));
+      const leadership = leadershipLog(elections);
+      for (const e of elections) await e.start();
+      await until(() => elections[0].isLeader, 5000, 'the first candidate leads');
+      // The server last hears from the leader no sooner than this request was sent; then its network goes
+      // silent, closes included: it must give up by its own clock, and the server expire it by its own.
+      const lastSpoke = performance.now();
+      await leaderClient.exists('/');
+      const silencedAt = performance.now();
+      partition.partition();
+      await until(() => elections[1].isLeader, 15_000, 'the next candidate leads');
+      assert.deepEqual(leadership.events, ['elected:cand-0', 'notLeader:cand-0', 'elected:cand-1'], 'the old leader stepped down before the new one was elected');
+      assert.equal(leadership.max, 1, 'never two leaders');
+      const electedAt = leadership.times[2];
+      assertBetween(electedAt - lastSpoke, timeoutMs, silencedAt - lastSpoke + timeoutMs + TICK_MS + TIMING_SLACK_MS, 'the next leader elected');
+      assert.equal(elections[0].isLeader, false);
+      assert.equal(elections[2].isLeader, false);
+      // The silent candidate's client cannot reach the server to resign; it is closed with the others at the end.
+      await Promise.all(elections.slice(1).map((e) => e.close()));
+    });
+
+    test('locks: mutual exclusion without a herd (mutex and read-write), timeouts, reentrancy, read-write', async () => {
       const { c: c1 } = await client();
       const { c: c2 } = await client();
       const { c: c3 } = await client();
@@ -186,6 +244,40 @@ for (const target of clientTargets()) {
       await assert.rejects(other.acquire(), /already held/);
       await other.release();
 
+      // Read-write queue: every waiter watches one node, a reader the last writer before it, a writer its predecessor.
+      const { c: c4 } = await client();
+      const { c: c5 } = await client();
+      const writer = new ReadWriteLock(c1, '/locks/rwq').writeLock;
+      await writer.acquire();
+      const queued: [PulseClient, QueueLock][] = [
+        [c2, new ReadWriteLock(c2, '/locks/rwq').readLock],
+        [c3, new ReadWriteLock(c3, '/locks/rwq').readLock],
+        [c4, new ReadWriteLock(c4, '/locks/rwq').writeLock],
+        [c5, new ReadWriteLock(c5, '/locks/rwq').readLock],
+      ];
+      const turns: Promise<void>[] = [];
+      for (const [i, [, l]] of queued.entries()) {
+        turns.push(l.acquire(10_000));
+        await until(async () => (await c1.getChildren('/locks/rwq')).length === i + 2, 5000, `waiter ${i} queued`);
+      }
+      const queue = (await c1.getChildren('/locks/rwq')).sort((a, b) => Number(a.slice(-10)) - Number(b.slice(-10))).map((n) => `/locks/rwq/${n}`);
+      const waitsFor = [queue[0], queue[0], queue[2], queue[3]];
+      const port = server.ports[0];
+      const watchCount = async () => [...(await watchersByPath(port, '/locks/rwq/')).values()].reduce((a, b) => a + b, 0);
+      await until(async () => (await watchCount()) >= queued.length, 5000, 'every waiter watching');
+      await sleep(100);
+      for (const [i, [c]] of queued.entries()) assert.deepEqual(await watchedBy(port, '/locks/rwq/', c), [waitsFor[i]], `waiter ${i} watches only the node it waits for`);
+      assert.deepEqual([...(await watchersByPath(port, '/locks/rwq/')).values()].sort(), [1, 1, 2], 'one watch per waiter');
+      await writer.release();
+      await Promise.all(turns.slice(0, 2));
+      assert.deepEqual(queued.map(([, l]) => l.held), [true, true, false, false], 'the two readers share; the writer and the reader behind it wait');
+      await Promise.all(queued.slice(0, 2).map(([, l]) => l.release()));
+      await turns[2];
+      assert.equal(queued[3][1].held, false, 'the last reader waits for the writer before it');
+      await queued[2][1].release();
+      await turns[3];
+      await queued[3][1].release();
+
       const rw1 = new ReadWriteLock(c1, '/locks/rw');
       const rw2 = new ReadWriteLock(c2, '/locks/rw');
       await rw1.readLock.acquire();
@@ -200,12 +292,12 @@ for (const target of clientTargets()) {
       await rw1.readLock.release();
     });
 
-    test('roles: even, the same for every member, sticky when a member joins, reassigned to survivors', async (t) => {
+    test('roles: even, the same for every member, sticky when a member joins; a silent member drops its roles before survivors take them, once its session timeout has passed', async () => {
       const roles = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
       const { c: watcherClient } = await client();
       const follower = await RoleAssignment.start(watcherClient, { path: '/roles/svc', roles });
       const { c: ca } = await client();
-      const { c: cb, proxy } = await client({ sessionTimeoutMs: 1500, viaProxy: true });
+      const { c: cb, partition } = await partitionable(1500);
       const a = await RoleAssignment.start(ca, { path: '/roles/svc', roles, id: 'a' });
       const b = await RoleAssignment.start(cb, { path: '/roles/svc', roles, id: 'b' });
       const sameEverywhere = () => [a, b].every((x) => JSON.stringify([...x.assignment]) === JSON.stringify([...follower.assignment]));
@@ -219,13 +311,29 @@ for (const target of clientTargets()) {
         assert.equal(lost.length, 1, `${m} gave up only one role`);
         assert.ok(lost.every((r) => c.mine.includes(r)), 'and only to the newcomer');
       }
-      let bDropped = false;
-      b.on('assigned', (mine: string[]) => mine.length === 0 && (bDropped = true));
+      // Who acts on b's roles, in order: b must stop before any survivor starts.
+      const bRoles = b.mine;
+      const acting: string[] = [];
+      let takenAt = 0;
+      b.on('assigned', (mine: string[]) => mine.length === 0 && acting.push('b drops'));
+      for (const [id, x] of [['a', a], ['c', c]] as const) {
+        x.on('assigned', (mine: string[]) => {
+          if (!mine.some((r) => bRoles.includes(r))) return;
+          acting.push(`${id} takes`);
+          takenAt ||= performance.now();
+        });
+      }
+      // The server last hears from b no sooner than this request was sent; then b's network goes silent, closes included.
+      const lastSpoke = performance.now();
+      await cb.exists('/');
       const silencedAt = performance.now();
-      proxy!.silence();
-      await until(() => bDropped, 5000, 'the silent member stops acting on its roles');
-      await until(() => follower.rolesOf('a').length === 3 && follower.rolesOf('c').length === 3, 10_000, "survivors take over b's roles");
-      t.diagnostic(`roles reassigned ${Math.round(performance.now() - silencedAt)} ms after b went silent (session timeout ${cb.sessionTimeoutMs} ms)`);
+      partition.partition();
+      await until(() => acting.includes('b drops'), 5000, 'the silent member stops acting on its roles');
+      await until(() => a.mine.length === 3 && c.mine.length === 3, 10_000, "survivors take over b's roles");
+      assert.equal(acting[0], 'b drops', `b dropped its roles before a survivor took one: ${acting}`);
+      assert.deepEqual([...new Set(acting.slice(1))].sort(), ['a takes', 'c takes']);
+      const timeoutMs = cb.sessionTimeoutMs;
+      assertBetween(takenAt - lastSpoke, timeoutMs, silencedAt - lastSpoke + timeoutMs + TICK_MS + TIMING_SLACK_MS, "a survivor took one of b's roles");
       await until(() => [a, c].every((x) => JSON.stringify([...x.assignment]) === JSON.stringify([...follower.assignment])), 5000, 'every survivor sees it');
       await Promise.all([a.close(), c.close()]);
     });

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PulseClient } from '../../src/client/index.js';
+import { PulseClient, type Stat } from '../../src/client/index.js';
 import { Shell } from '../../src/shell/shell.js';
 import { clientTargets, type ClientTestServer } from '../support/client-targets.js';
 import { javaCommand, zookeeperInstalled } from '../support/zookeeper.js';
@@ -66,6 +66,26 @@ test('usage errors and an unreachable server exit non-zero with a clear message'
   assert.match(twoTargets.stderr, /one connection string expected/);
   assert.equal(unterminated.status, 2);
   assert.match(unterminated.stderr, /unterminated " quote/);
+});
+
+test("config -c prints zkCli's client connection string of an ensemble: the config version, then each server's client address", async () => {
+  // The servers here are standalone, with no membership in /zookeeper/config: an ensemble's is given.
+  const config = [
+    'server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181',
+    'server.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182',
+    'server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183',
+    'version=100000003',
+  ].join('\n');
+  const stat: Stat = { czxid: 0, mzxid: 3, ctime: 0, mtime: 0, version: -1, cversion: 0, aversion: -1, ephemeralOwner: 0n, dataLength: config.length, numChildren: 0, pzxid: 0 };
+  const ensemble = { getConfig: async () => ({ data: Buffer.from(config), stat }) } as unknown as PulseClient;
+  const lines: string[] = [];
+  const sh = new Shell(ensemble, (t) => lines.push(t));
+  assert.ok(await sh.run('config -c'));
+  assert.deepEqual(lines, ['100000003 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183']);
+  lines.length = 0;
+  assert.ok(await sh.run('config -s'));
+  assert.equal(lines[0], config);
+  assert.match(lines[1], /^cZxid = 0x0\n(.+\n){5}dataVersion = -1\n/);
 });
 
 for (const target of clientTargets()) {
@@ -136,6 +156,56 @@ for (const target of clientTargets()) {
       assert.match(r.stdout, /^\[zookeeper\]$/m, 'deleteall removed the subtree');
     });
 
+    test('-c with version and watch flags: delete -v, setAcl -v, stat -w, ls -w, addWatch report events; none after removewatches; config -c and -s', async () => {
+      const r = await shell(
+        server.connectionString,
+        '-c',
+        [
+          'create /f x',
+          'create /f/a',
+          'stat -w /f',
+          'set /f y',
+          'ls -w /f',
+          'create /f/b',
+          'setAcl -v 0 /f world:anyone:cdrwa',
+          'setAcl -s -v 1 /f world:anyone:cdrwa',
+          'delete -v 0 /f/a',
+          'addWatch /f',
+          'create /f/c',
+          'set /f/c z',
+          'removewatches /f',
+          'create /f/d',
+          'addWatch -m PERSISTENT /f',
+          'set /f w',
+          'create /f/e',
+          'removewatches /f -a',
+          'set /f v',
+          'deleteall /f',
+          'config -c',
+          'config -s',
+        ].join('; '),
+      );
+      assert.equal(r.stderr, '');
+      assert.equal(r.status, 0, r.stdout);
+      // A change by the watching session reaches it before the reply, so each event sits where its change ran.
+      assert.deepEqual(r.stdout.match(/^WatchedEvent .*$/gm), [
+        'WatchedEvent state:SyncConnected type:NodeDataChanged path:/f', // stat -w, then set
+        'WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/f', // ls -w, then create
+        'WatchedEvent state:SyncConnected type:NodeCreated path:/f/c', // addWatch (recursive by default)
+        'WatchedEvent state:SyncConnected type:NodeDataChanged path:/f/c',
+        'WatchedEvent state:SyncConnected type:NodeDataChanged path:/f', // addWatch -m PERSISTENT
+        'WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/f',
+      ]);
+      assert.match(r.stdout, /^Created \/f\/a\ncZxid = 0x[0-9a-f]+\n(.+\n){5}dataVersion = 0\n/m, 'stat -w printed the Stat');
+      assert.match(r.stdout, /type:NodeDataChanged path:\/f\n\[a\]\n/, 'ls -w printed the children');
+      assert.match(r.stdout, /^aclVersion = 2$/m, 'setAcl -v took the versions it was given');
+      // A standalone server has no membership: zkCli prints an empty version and no hosts, then the empty config's Stat.
+      assert.match(r.stdout, /\n \n\ncZxid = 0x0\n(.+\n){6}aclVersion = -1\n(.+\n){3}$/);
+      const c = await PulseClient.connect(server.connectionString);
+      assert.equal(await c.exists('/f'), null);
+      await c.close();
+    });
+
     test('a script stops at the first failure and exits 1, with the message on stderr', async () => {
       const [missing, usage] = await Promise.all([
         shell(server.connectionString, '-c', 'get /missing; create /after'),
@@ -156,6 +226,8 @@ for (const target of clientTargets()) {
       const sh = new Shell(c, () => {}, (t) => errors.push(t));
       const cases: [string, RegExp][] = [
         ['set -v 7 /v y', /^version No is not valid : \/v$/],
+        ['delete -v 7 /v', /^version No is not valid : \/v$/],
+        ['setAcl -v 7 /v world:anyone:cdrwa', /^version No is not valid : \/v$/],
         ['delete /n', /^Node not empty: \/n$/],
         ['create /n/x/y', /^Node does not exist: \/n\/x\/y$/],
         ['create /n', /^Node already exists: \/n$/],
@@ -189,7 +261,21 @@ for (const target of clientTargets()) {
       let out = '';
       const sh = new Shell(c, (t) => (out += t + '\n'));
       for (const setup of ['create /cmp data', 'create -e /cmp/e', 'create /cmp/f "" world:anyone:cdr']) assert.ok(await sh.run(setup));
-      const commands = ['get -s /cmp', 'ls -s /cmp', 'stat /cmp/f', 'getAcl -s /cmp/f', 'getAllChildrenNumber /cmp', 'sync /cmp', 'get /cmp/nope', 'whoami'];
+      const commands = [
+        'get -s /cmp',
+        'ls -s /cmp',
+        'ls -w /cmp',
+        'stat /cmp/f',
+        'stat -w /cmp/f',
+        'getAcl -s /cmp/f',
+        'getAllChildrenNumber /cmp',
+        'sync /cmp',
+        'get /cmp/nope',
+        'delete -v 9 /cmp/f',
+        'setAcl -v 9 /cmp/f world:anyone:cdr',
+        'config -s',
+        'whoami',
+      ];
       const ours: string[] = [];
       for (const cmd of commands) {
         out = '';
@@ -268,6 +354,13 @@ describe('the shell in a terminal', { skip: !hasTmux && 'tmux is not installed' 
     }
     await t.waitFor(/\/completion-target\s+\/completion-tree/);
     await t.type('C-u');
+    // A path completes below the root too.
+    await t.type('create /completion-tree/nested-leaf', 'Enter');
+    await t.waitFor(/^Created \/completion-tree\/nested-leaf$/m);
+    await t.type('get /completion-tree/nes', 'Tab');
+    await t.waitFor(/get \/completion-tree\/nested-leaf$/m);
+    await t.type('Enter');
+    await t.waitFor(/\] get \/completion-tree\/nested-leaf\nnull$/m);
     // Command names complete too.
     await t.type('getAllC', 'Tab');
     await t.waitFor(/getAllChildrenNumber $/m);
