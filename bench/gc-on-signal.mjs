@@ -16,6 +16,6 @@ process.on('SIGUSR2', () => {
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
     for (let i = 0; i < (2 * young) / 64; i++) sink = [i, i, i, i, i];
     const rss = process.memoryUsage.rss();
-    writeFileSync(process.env.PULSEKEEPER_BENCH_MEMORY, JSON.stringify({ rss, heapUsed, heapTotal, external }));
+    writeFileSync(process.env.PULSEKEEPER_BENCH_MEMORY, JSON.stringify({ rss, heapUsed, heapTotal, external, young }));
   }, 1000);
 });

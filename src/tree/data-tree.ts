@@ -16,6 +16,7 @@ import {
 } from '../protocol/opcodes.js';
 import type { ACL, MultiOp, MultiResult, RequestBody, ResponseBody, Stat } from '../protocol/records.js';
 import { invalidPathReason, joinPath, parentOf } from './path.js';
+import { SessionTable, type SessionInfo } from './session-table.js';
 import type { Txn, WriteBody } from './txn.js';
 
 /** ephemeralOwner of container nodes (EphemeralType.CONTAINER). */
@@ -42,10 +43,7 @@ export interface ReadResult {
   response?: ResponseBody;
 }
 
-export interface SessionInfo {
-  timeoutMs: number;
-  password: Buffer;
-}
+export type { SessionInfo } from './session-table.js';
 
 export interface ReadContext {
   sessionId: bigint;
@@ -137,7 +135,7 @@ export class DataTree {
   private nodes = new Map<string, ZNode>();
   private readonly ephemerals = new Map<bigint, Set<string>>();
   /** Sessions created and not yet closed, with their timeouts and passwords. */
-  readonly sessions = new Map<bigint, SessionInfo>();
+  readonly sessions = new SessionTable();
   /**
    * The highest proposal number applied from each proposing member. A member re-proposes
    * writes whose fate a leader change left open; a number at or below this is a copy of

@@ -25,6 +25,7 @@ import { DecodeError, JuteReader, JuteWriter } from '../protocol/jute.js';
 import { readACL, writeACL, type ACL } from '../protocol/records.js';
 import { DataTree, ZNode, type DataTreeOptions, type SessionInfo } from './data-tree.js';
 import { invalidPathReason } from './path.js';
+import { SESSION_PASSWORD_BYTES } from './txn-codec.js';
 
 export const SNAPSHOT_FORMAT_VERSION = 2;
 /** Chunk size next() aims for when given none. */
@@ -88,7 +89,7 @@ class Producer implements SnapshotProducer {
   constructor(private readonly tree: DataTree) {
     this.epoch = tree.startCopyOnWrite((path, node) => this.preImages.push({ path, image: copyImage(node) }));
     this.lastZxid = tree.lastZxid;
-    // SessionInfo values are replaced, never changed in place, so a shallow copy holds.
+    // The session table hands out copies, so these stay as they are now while writes go on.
     this.sessions = [...tree.sessions];
     this.proposers = [...tree.proposers];
     this.nodes = tree.nodeEntries();
@@ -355,6 +356,7 @@ export class SnapshotLoader {
           const timeoutMs = r.int();
           const password = r.buffer();
           if (password === null) throw new DecodeError('null session password');
+          if (password.length !== SESSION_PASSWORD_BYTES) throw new DecodeError(`session password of ${password.length} bytes, expected ${SESSION_PASSWORD_BYTES}`);
           if (this.sessions.has(id)) throw new DecodeError(`session 0x${BigInt.asUintN(64, id).toString(16)} appears twice`);
           this.sessions.set(id, { timeoutMs, password: Buffer.from(password) });
           break;
