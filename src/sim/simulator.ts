@@ -1,7 +1,7 @@
 /**
  * A deterministic cluster simulator: the real SWIM core on a simulated clock and
- * network (latency, loss, asymmetric links, partitions, paused members, crashes
- * and fast restarts). Everything random comes from one seed, so a run replays
+ * network (LAN or WAN-like latency, loss, asymmetric links, partitions, paused
+ * members, crashes and restarts). Everything random comes from one seed, so a run replays
  * exactly. All nodes share one interned id table, so 10,000 full views fit in one
  * process (a few bytes per member per node).
  */
@@ -24,11 +24,19 @@ export interface Scenario {
   /** One-way latency: base plus an exponential tail with this mean. */
   latencyBaseMs: number;
   latencyTailMs: number;
+  /** WAN-like links: each pair's base is fixed, uniform in [latencyBaseMs, this] (members are far apart, some farther). */
+  latencyLinkMaxMs?: number;
+  /** Per message, uniform in [0, this) on top of the base. */
+  latencyJitterMs?: number;
+  /** A heavy (Pareto/Lomax) tail of this shape instead of the exponential one, with the same mean latencyTailMs. */
+  latencyParetoShape?: number;
   /** Fraction of members that crash, at uniformly random times in [crashFrom, crashTo] of the run. */
   crashFraction: number;
+  /** This many crashes whatever the cluster size, instead of crashFraction. */
+  crashCount?: number;
   crashFrom: number;
   crashTo: number;
-  /** Crashed members come back this long after crashing (a fast restart), if set. */
+  /** Crashed members come back this long after crashing, if set: before they can be declared dead, or after. */
   restartAfterMs?: number;
   /** Fraction of members that pause (as in a long GC) for pauseMs, about pausesPerMinute times a minute each. */
   pauseFraction: number;
@@ -62,20 +70,24 @@ const BASE: Omit<Scenario, 'name' | 'description'> = {
   warmupMs: 10_000,
 };
 
+/** The comparison scenario of the project's goal. */
+const LAN: Omit<Scenario, 'name'> = {
+  ...BASE,
+  description: '1% loss; 5% of members pause 2 s about twice a minute; 1% crash',
+  durationMs: 180_000,
+  loss: 0.01,
+  crashFraction: 0.01,
+  crashTo: 0.6,
+  pauseFraction: 0.05,
+  pauseMs: 2000,
+  pausesPerMinute: 2,
+  metadataUpdates: 3,
+};
+
 export const SCENARIOS: Record<string, Omit<Scenario, 'name'>> = {
-  /** The comparison scenario of the project's goal. */
-  lan: {
-    ...BASE,
-    description: '1% loss; 5% of members pause 2 s about twice a minute; 1% crash',
-    durationMs: 180_000,
-    loss: 0.01,
-    crashFraction: 0.01,
-    crashTo: 0.6,
-    pauseFraction: 0.05,
-    pauseMs: 2000,
-    pausesPerMinute: 2,
-    metadataUpdates: 3,
-  },
+  lan: LAN,
+  /** On lan, deaths per second grow with the cluster (1% crash) and every member must hear each; here they do not. */
+  'lan-fixed': { ...LAN, description: "lan's loss and pauses, but 10 crashes whatever the size (at 1,000 members it is lan)", crashCount: 10 },
   crash: { ...BASE, description: 'no loss, no pauses; 5% crash', crashFraction: 0.05, metadataUpdates: 3 },
   quiet: { ...BASE, description: '1% loss, no faults: any failure declaration is false', loss: 0.01, metadataUpdates: 3 },
   restart: {
@@ -84,6 +96,26 @@ export const SCENARIOS: Record<string, Omit<Scenario, 'name'>> = {
     loss: 0.01,
     crashFraction: 0.05,
     restartAfterMs: 2000,
+  },
+  'restart-dead': {
+    ...BASE,
+    description: "1% loss; 5% crash and restart 10 s later with a higher incarnation, time enough for pulsekeeper's defaults to declare them dead everywhere first",
+    loss: 0.01,
+    crashFraction: 0.05,
+    restartAfterMs: 10_000,
+  },
+  wan: {
+    ...BASE,
+    description:
+      'WAN-like links: one-way latency 20-50 ms fixed per pair, + uniform 0-10 ms jitter, + a Pareto tail (shape 1.5, mean 5 ms); 1% loss; 1% crash',
+    loss: 0.01,
+    latencyBaseMs: 20,
+    latencyLinkMaxMs: 50,
+    latencyJitterMs: 10,
+    latencyTailMs: 5,
+    latencyParetoShape: 1.5,
+    crashFraction: 0.01,
+    metadataUpdates: 3,
   },
   partition: { ...BASE, description: 'a 30/70 partition for 20 s, then healed', partition: { fraction: 0.3, fromMs: 30_000, toMs: 50_000 } },
   asymmetric: {
@@ -138,7 +170,8 @@ type SimEvent =
   | { kind: 'pause'; node: number; until: number }
   | { kind: 'resume'; node: number }
   | { kind: 'update'; node: number }
-  | { kind: 'check' };
+  | { kind: 'check' }
+  | { kind: 'rejoin'; node: number };
 
 export interface Percentiles {
   count: number;
@@ -163,6 +196,16 @@ export interface SimReport {
   allAgreeMs: Percentiles;
   /** Crashed members (still down at the end) not yet declared failed by every live member. */
   undetected: number;
+  /** Crashed members that came back (with a higher incarnation). */
+  restarted: number;
+  /** Of those, how many every running member had declared failed before they came back. */
+  restartedAfterAgreement: number;
+  /** From a restart until every running member counts the member alive again (checked every 100 ms). */
+  rejoinMs: Percentiles;
+  /** `failed` events about a restarted member after its restart (also counted in falseFailures). */
+  failedAfterRestart: number;
+  /** `failed` events from an observer that had already declared the same crash failed. */
+  repeatedFailures: number;
   /** `failed` events, at any member, about members that had not crashed, per member-hour. */
   falseFailuresPerMemberHour: number;
   falseFailures: number;
@@ -223,6 +266,11 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
   const accused = new Set<number>();
   const updates: { node: number; at: number; meta: Uint8Array; have: Set<number>; spreadMs?: number }[] = [];
   let restarts = 0;
+  let failedAfterRestart = 0;
+  let restartedAfterAgreement = 0;
+  let repeatedFailures = 0;
+  const restartedAt = new Float64Array(members).fill(NaN);
+  const rejoined: number[] = [];
 
   const schedule = (i: number) => {
     const node = nodes[i];
@@ -243,12 +291,14 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         if (!crashed) {
           falseFailures++;
           accused.add(subject);
+          if (!Number.isNaN(restartedAt[subject])) failedAfterRestart++;
           continue;
         }
         if (!firstFailed.has(subject)) firstFailed.set(subject, now - crashedAt[subject]);
         let f = failedBy.get(subject);
         if (!f) failedBy.set(subject, (f = { by: new Uint8Array(members), count: 0 }));
-        if (!f.by[observer]) {
+        if (f.by[observer]) repeatedFailures++;
+        else {
           f.by[observer] = 1;
           f.count++;
         }
@@ -278,11 +328,26 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         if (random() < scenario.loss) continue;
         if (deaf[to] && hash01(seed, i, to) < scenario.asymmetric!.deafTo) continue;
       }
-      const latency = scenario.latencyBaseMs - scenario.latencyTailMs * Math.log(1 - random());
-      heap.push(now + latency, { kind: 'deliver', to, from: name(i), msg: s.msg, transport: s.transport });
+      heap.push(now + latency(i, to), { kind: 'deliver', to, from: name(i), msg: s.msg, transport: s.transport });
     }
     onEvents(i, out.events);
     schedule(i);
+  };
+
+  /**
+   * One-way latency from a to b: the pair's base (fixed, the same both ways), jitter, and a tail,
+   * exponential or Pareto with the same mean. LAN scenarios draw one number, as they always have,
+   * so their runs replay as before.
+   */
+  const latency = (a: number, b: number) => {
+    const s = scenario;
+    const base = s.latencyLinkMaxMs === undefined ? s.latencyBaseMs : s.latencyBaseMs + (s.latencyLinkMaxMs - s.latencyBaseMs) * hash01(seed ^ 0x5bd1e995, Math.min(a, b), Math.max(a, b));
+    const jitter = s.latencyJitterMs ? s.latencyJitterMs * random() : 0;
+    const u = 1 - random();
+    const shape = s.latencyParetoShape;
+    // Lomax: scale × (u^(-1/shape) - 1) has mean scale / (shape - 1).
+    const tail = shape === undefined ? -s.latencyTailMs * Math.log(u) : s.latencyTailMs * (shape - 1) * (u ** (-1 / shape) - 1);
+    return base + jitter + tail;
   };
 
   const makeNode = (i: number, incarnation: number) =>
@@ -306,7 +371,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     heap.push(at, { kind: 'crash', node: member });
     if (restartAfterMs !== undefined) heap.push(at + restartAfterMs, { kind: 'restart', node: member });
   };
-  const crashCount = Math.round(members * scenario.crashFraction);
+  const crashCount = Math.min(members - 1, scenario.crashCount ?? Math.round(members * scenario.crashFraction));
   const span = scenario.durationMs - scenario.warmupMs;
   for (let k = 0; k < crashCount; k++) crash(scenario.warmupMs + span * (scenario.crashFrom + (scenario.crashTo - scenario.crashFrom) * random()), order[k], scenario.restartAfterMs);
   const pausers = order.slice(crashCount, crashCount + Math.round(members * scenario.pauseFraction));
@@ -367,6 +432,7 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         nodes[item.node] = undefined;
         crashedAt[item.node] = now;
         pending[item.node] = [];
+        failedBy.delete(item.node);
         liveCount--;
         break;
       case 'restart': {
@@ -375,10 +441,23 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
         const node = makeNode(i, ++restarts * 1_000_000);
         nodes[i] = node;
         crashedAt[i] = NaN;
+        restartedAt[i] = now;
+        if (allAgree.has(i)) restartedAfterAgreement++;
         pausedUntil[i] = 0;
         liveCount++;
         scheduled[i] = Infinity;
-        handle(i, node.start(now, [name((i + 1) % members), name((i + 2) % members)]));
+        // Its seeds are the next two members that are up (as a deployment lists seeds that are running).
+        const seeds: string[] = [];
+        for (let k = 1; k < members && seeds.length < 2; k++) if (nodes[(i + k) % members]) seeds.push(name((i + k) % members));
+        handle(i, node.start(now, seeds));
+        heap.push(now, { kind: 'rejoin', node: i });
+        break;
+      }
+      case 'rejoin': {
+        const i = item.node;
+        if (!nodes[i]) break;
+        if (nodes.every((o, k) => !o || k === i || o.tableStates()[i] === 1 || o.tableStates()[i] === 2)) rejoined.push(now - restartedAt[i]);
+        else heap.push(now + 100, item);
         break;
       }
       case 'pause':
@@ -428,6 +507,11 @@ export function simulate(members: number, scenario: Scenario, config: SwimConfig
     firstFailedMs: percentiles([...firstFailed.values()]),
     allAgreeMs: percentiles([...allAgree.values()]),
     undetected,
+    restarted: restartedAt.filter((t) => !Number.isNaN(t)).length,
+    restartedAfterAgreement,
+    rejoinMs: percentiles(rejoined),
+    failedAfterRestart,
+    repeatedFailures,
     falseFailures,
     falseFailuresPerMemberHour: falseFailures / ((members * seconds) / 3600),
     falselyAccused: accused.size,

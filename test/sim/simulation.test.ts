@@ -1,8 +1,9 @@
 /**
  * The SWIM core in the deterministic simulator at 100 members or so: crashes are
- * detected by everyone, nobody healthy is declared failed (paused members, lossy
- * and one-way-broken links), fast restarts are not declared dead, partitions heal,
- * load per member does not grow with the cluster, and runs replay exactly.
+ * detected by everyone, nobody healthy is declared failed (paused members, lossy,
+ * one-way-broken and WAN-like links), fast restarts are not declared dead, members
+ * declared dead that restart rejoin for good, partitions heal, load per member does
+ * not grow with the cluster, and runs replay exactly.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,6 +64,37 @@ test('members that restart quickly are not declared dead', () => {
   assert.equal(r.firstFailedMs.count, 0);
   assert.equal(r.falseFailures, 0);
   assert.equal(r.finalViewGaps, 0);
+});
+
+test('members declared dead that restart with a higher incarnation rejoin every view and are not declared failed again', () => {
+  for (const seed of [1, 2, 3]) {
+    const r = simulate(100, scenario('restart-dead'), PULSEKEEPER_DEFAULTS, 'pulsekeeper', seed);
+    assert.equal(r.crashed, 5);
+    // Every crash was declared failed by every running member before its restart, once per observer.
+    assert.equal(r.restarted, 5);
+    assert.equal(r.restartedAfterAgreement, 5, `seed ${seed}: restarted before everyone declared them dead`);
+    assert.equal(r.repeatedFailures, 0, `seed ${seed}: a crash reported failed twice by one member`);
+    // Each is then counted alive by every running member, and nobody declares it failed again.
+    assert.equal(r.rejoinMs.count, 5, `seed ${seed}: ${r.rejoinMs.count} of 5 back in every view`);
+    assert.equal(r.failedAfterRestart, 0, `seed ${seed}`);
+    assert.equal(r.falseFailures, 0, `seed ${seed}`);
+    assert.equal(r.finalViewGaps, 0, `seed ${seed}`);
+  }
+});
+
+test('WAN-like latency (20-50 ms links, jitter, a heavy tail) with 1% loss: no false declarations; crashes are detected', () => {
+  for (const seed of [1, 2, 3]) {
+    const r = simulate(100, scenario('wan', { crashFraction: 0.05 }), PULSEKEEPER_DEFAULTS, 'pulsekeeper', seed);
+    assert.equal(r.crashed, 5);
+    assert.equal(r.falseFailures, 0, `seed ${seed}`);
+    assert.equal(r.undetected, 0, `seed ${seed}`);
+    assert.equal(r.allAgreeMs.count, 5);
+    assert.equal(r.updateSpreadMs.count, 3);
+    assert.equal(r.finalViewGaps, 0, `seed ${seed}`);
+  }
+  // The latency is really there: with a probe timeout under most round trips (40 ms), most probes go indirect.
+  const hasty = simulate(100, scenario('wan'), { ...PULSEKEEPER_DEFAULTS, probeTimeoutMs: 40 }, 'hasty', 1);
+  assert.ok(hasty.messagesByType['ping-req'] > 1, `${hasty.messagesByType['ping-req']} ping-req per member per second`);
 });
 
 test('a healed partition converges back to one view', () => {
