@@ -78,7 +78,7 @@ function writeReport(rows: Row[]): void {
     `hold-N-sessions: N sessions, each pinging once a second from the moment it is open (${HOLD_SECONDS} s measured once all are open);`,
     'latencies are ping round trips, including the load generator\'s own delay (its event-loop delay is in the notes). Sessions held:',
     'open and answered in the last 2 s. B/session is the least-squares slope of the server\'s resident memory over',
-    `${HOLD_READINGS} readings from ${HOLD_WARM} to N sessions, each after full garbage collections and ${HOLD_FILL} small writes (so`,
+    `${HOLD_READINGS} readings from ${HOLD_WARM} to N sessions, each after full, compacting garbage collections and ${HOLD_FILL} small writes (so`,
     'a log kept in memory holds the same at every reading), with the young generation made resident; pulsekeeper also gives',
     "the slope of its live JS heap. ZooKeeper's readings follow `jcmd GC.run`; a JVM keeps the heap it has grown, so its",
     'figure is what its RSS did, not its live data. See "Memory per session" below for the method and its limits.',
