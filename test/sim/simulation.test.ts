@@ -23,6 +23,23 @@ test('crashed members are declared failed by every live member; no false declara
   }
 });
 
+test('every member hears of each crash by gossip: none waits for its own probe round or a push-pull', () => {
+  // lan-fixed at 100 members puts 10 deaths on 8 retransmits each; before deaths got a second round on
+  // pings and acks, about one crash in 30 left a member without a copy for up to 50 s.
+  const cfg = PULSEKEEPER_DEFAULTS;
+  const s = scenario('lan-fixed');
+  // Detection and the suspicion timeout, a paused observer's pause, and a few probe periods for
+  // Lifeguard's slowed probes, the last-chance probe and the gossip; far below one push-pull
+  // interval (90 s at this size) or one probe round (50 s).
+  const bound = cfg.minSuspicionTimeoutMs + s.pauseMs + 10 * cfg.probeIntervalMs;
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const r = simulate(100, s, cfg, 'pulsekeeper', seed);
+    assert.equal(r.allAgreeMs.count, 10, `seed ${seed}`);
+    assert.ok(r.allAgreeMs.max <= bound, `seed ${seed}: a crash took ${r.allAgreeMs.max} ms to reach everyone (bound ${bound} ms)`);
+    assert.equal(r.falseFailures, 0, `seed ${seed}`);
+  }
+});
+
 test("the defaults detect crashes at least twice as fast as memberlist's LAN defaults, with no more false declarations", () => {
   const agree = (cfg: typeof MEMBERLIST_LAN, name: string) => {
     const times: number[] = [];

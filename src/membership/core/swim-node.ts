@@ -601,10 +601,15 @@ export class SwimNode {
     this.spread(now, m, g);
   }
 
-  /** Queues news for everyone, unless it was meant for this member only. */
+  /**
+   * Queues news for everyone, unless it was meant for this member only. With private suspicions
+   * a death is the only news of a crash the others get (none has a suspicion of its own to time
+   * out), and the few that miss all its copies (about e^-limit of them) would wait for their own
+   * probe round or a push-pull; so a death gets a second round, riding only pings and acks.
+   */
   private spread(now: number, m: number, g: Gossip): void {
     if (g.direct) return;
-    this.broadcasts.put(m, g);
+    this.broadcasts.put(m, g, g.kind === 'dead' && !this.config.gossipSuspicions);
     this.scheduleGossip(now);
   }
 
@@ -704,21 +709,23 @@ export class SwimNode {
     if (this.nextGossipAt === Infinity) this.nextGossipAt = now + this.config.gossipIntervalMs * this.random();
   }
 
+  /** News for a message that goes anyway: second-round items too, in what room is left. */
   private piggyback(maxBytes: number): Gossip[] {
-    return this.broadcasts.size === 0 ? [] : this.broadcasts.take(maxBytes, this.retransmitLimit());
+    return this.broadcasts.size === 0 ? [] : this.broadcasts.take(maxBytes, this.retransmitLimit(), true);
   }
 
+  /** The gossip timer sends messages only for news in its first round. */
   private gossip(now: number): void {
-    if (this.broadcasts.size === 0) {
+    if (this.broadcasts.fresh === 0) {
       this.nextGossipAt = Infinity;
       return;
     }
     for (const m of this.randomMembers(this.config.gossipNodes)) {
-      const gossip = this.piggyback(this.config.maxPiggybackBytes);
+      const gossip = this.broadcasts.take(this.config.maxPiggybackBytes, this.retransmitLimit());
       if (gossip.length === 0) break;
       this.send(this.addressOf(m), { type: 'gossip', from: this.id, gossip }, 'udp');
     }
-    this.nextGossipAt = this.broadcasts.size > 0 ? now + this.config.gossipIntervalMs : Infinity;
+    this.nextGossipAt = this.broadcasts.fresh > 0 ? now + this.config.gossipIntervalMs : Infinity;
   }
 
   private alone(): boolean {

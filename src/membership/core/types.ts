@@ -62,7 +62,8 @@ export interface SwimConfig {
    * hears of them from anyone. When false, a suspicion stays between accuser and accused: the
    * accuser tells it directly (and on every ping), the accused answers the accuser directly,
    * and only a death is gossiped, so a member that pauses for a second or two costs the
-   * cluster a few messages instead of several cluster-wide floods.
+   * cluster a few messages instead of several cluster-wide floods. The death being the only
+   * news of a crash, it then rides as many pings and acks again (bytes, no extra messages).
    */
   gossipSuspicions: boolean;
 }

@@ -41,3 +41,25 @@ test('items fill the byte budget; a smaller one further back still fits; one ove
   assert.deepEqual(ids(q.take(gossipSize(alive('a')) + 1, 9)), ['a@0'], 'the least sent that fits');
   assert.deepEqual(ids(q.take(10, 9)).length, 1, 'nothing fits 10 bytes: one item goes alone');
 });
+
+test('an item put with encore gets a second round, handed out only to late takers and after first-round items', () => {
+  const q = new BroadcastQueue();
+  const dead: Gossip = { kind: 'dead', id: 'd', incarnation: 0, from: 'x' };
+  q.put(1, dead, true);
+  assert.deepEqual(ids(q.take(1000, 2)), ['d@0']);
+  assert.deepEqual(ids(q.take(1000, 2)), ['d@0']);
+  assert.equal(q.size, 1);
+  assert.equal(q.fresh, 0, 'its first round is used up');
+  assert.deepEqual(q.take(1000, 2), [], 'the gossip timer does not send it again');
+  q.put(2, alive('a'));
+  assert.deepEqual(ids(q.take(gossipSize(alive('a')), 2, true)), ['a@0'], 'first-round items come first');
+  assert.deepEqual(ids(q.take(1000, 2, true)), ['a@0', 'd@0']);
+  assert.deepEqual(ids(q.take(1000, 2, true)), ['d@0']);
+  assert.equal(q.size, 0, 'dropped after its second round');
+  q.put(1, dead, true);
+  q.take(1000, 1);
+  q.put(1, { ...dead, incarnation: 1 });
+  assert.equal(q.fresh, 1, 'newer news replaces a second-round item');
+  assert.deepEqual(ids(q.take(1000, 1, true)), ['d@1']);
+  assert.equal(q.size, 0);
+});

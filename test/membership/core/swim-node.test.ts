@@ -111,6 +111,29 @@ test('a broadcast is piggybacked retransmitMult * ceil(log10(n + 1)) times, then
   assert.equal(carried, CFG.retransmitMult * Math.ceil(Math.log10(a.size + 1)));
 });
 
+test('with private suspicions a death is gossiped retransmit-limit times, then rides as many pings and acks again', () => {
+  // No probes: the ticks send only what the gossip timer sends.
+  const carried = (config: SwimConfig) => {
+    const cfg = { ...config, probeIntervalMs: 1e9 };
+    const peers = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    const a = node('a', peers, cfg);
+    const dead = (g: Gossip) => g.kind === 'dead' && g.id === 'p1';
+    let gossiped = gossipOf(a.receive(1, 'p0', { type: 'gossip', from: 'p0', gossip: [{ kind: 'dead', id: 'p1', incarnation: 0, from: 'p0' }] })).filter(dead).length;
+    for (let now = 1; now < 1000; now += 10) {
+      gossiped += a.tick(now).send.filter((s) => s.msg.type === 'gossip' && s.msg.gossip.some(dead)).length;
+    }
+    let acked = 0;
+    for (let i = 0; i < 100; i++) acked += gossipOf(a.receive(1000, 'p2', { type: 'ping', seq: i, from: 'p2', target: 'a', gossip: [] })).filter(dead).length;
+    return { gossiped, acked, limit: cfg.retransmitMult * Math.ceil(Math.log10(a.size + 1)) };
+  };
+  const own = carried(CFG);
+  assert.equal(own.gossiped, own.limit);
+  assert.equal(own.acked, own.limit, 'a second round on acks');
+  const memberlist = carried(GOSSIPED);
+  assert.equal(memberlist.gossiped, memberlist.limit);
+  assert.equal(memberlist.acked, 0, 'gossiped suspicions: one round, as in memberlist');
+});
+
 test('metadata updates and graceful leave reach the others as updated and left', () => {
   const a = node('a', ['b']);
   const b = node('b', ['a']);
