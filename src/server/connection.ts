@@ -22,8 +22,12 @@ export interface Slot {
   closeAfter: boolean;
 }
 
-/** catching-up: its ConnectRequest waits while this member catches up with the leader (frames after it wait too). */
-export type ConnectionState = 'new' | 'connecting' | 'catching-up' | 'open' | 'closing' | 'closed';
+/**
+ * catching-up: its ConnectRequest waits while this member catches up with the leader;
+ * creating: its new session waits for its createSession to be applied. Frames after the
+ * ConnectRequest wait in either, so that none is answered before the ConnectResponse.
+ */
+export type ConnectionState = 'new' | 'connecting' | 'catching-up' | 'creating' | 'open' | 'closing' | 'closed';
 
 /** The empty request list every idle connection shares. */
 const NO_SLOTS = Object.freeze([]) as unknown as Slot[];

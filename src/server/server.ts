@@ -42,7 +42,7 @@ export type Proposal = Omit<Txn, 'zxid'>;
 type Ref =
   | { kind: 'request'; conn: Connection; slot: Slot; xid: number; type: number }
   | { kind: 'sync'; conn: Connection }
-  | { kind: 'create-session'; conn: Connection; timeoutMs: number; withReadOnly: boolean }
+  | { kind: 'create-session'; conn: Connection; timeoutMs: number; withReadOnly: boolean; later: boolean }
   | { kind: 'close-session'; conn: Connection; slot: Slot; xid: number }
   | { kind: 'expire' }
   | { kind: 'internal' };
@@ -160,7 +160,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       // Read-write sessions cannot go on without the quorum, and read-only ones end when it is back:
       // either way their clients look for a member that can serve them.
       for (const conn of this.conns.values()) {
-        if (conn.state === 'open' || conn.state === 'connecting' || conn.state === 'catching-up') {
+        if (conn.state === 'open' || conn.state === 'connecting' || conn.state === 'catching-up' || conn.state === 'creating') {
           this.closeConnection(conn, this.cutOff ? 'cut off from the quorum' : 'quorum regained');
         }
       }
@@ -435,10 +435,13 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       }
       conn.sessionId = id;
       conn.timeoutMs = timeoutMs;
-      this.propose(
-        { time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs, password } },
-        { kind: 'create-session', conn, timeoutMs, withReadOnly },
-      );
+      // Requests the client sent behind its ConnectRequest wait until the session exists (it is
+      // tracked once applied) and its ConnectResponse has gone out: as ZooKeeper stops reading then.
+      conn.state = 'creating';
+      const ref: Ref = { kind: 'create-session', conn, timeoutMs, withReadOnly, later: false };
+      this.propose({ time: Date.now(), sessionId: id, auth: [], body: { type: OpCode.createSession, timeoutMs, password } }, ref);
+      // Applied at once (in memory): the loop that took the ConnectRequest goes on with the next frames; else the apply does.
+      ref.later = conn.state === 'creating';
       return;
     }
     const id = req.sessionId;
@@ -721,7 +724,8 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       case 'create-session': {
         const { conn, timeoutMs, withReadOnly } = ref;
         this.tracker.add(txn.sessionId, timeoutMs, this.clock.now());
-        if (conn.state === 'closed') return; // the session lives on and may be reattached
+        if (conn.state !== 'creating') return; // closed: the session lives on and may be reattached
+        conn.state = 'open';
         this.attach(conn, txn.sessionId, timeoutMs);
         conn.lastOp = 'SESS';
         conn.lastZxid = txn.zxid;
@@ -731,7 +735,10 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
             withReadOnly,
           ),
         );
-        this.markDirty(conn);
+        if (!ref.later) return this.markDirty(conn);
+        // Then whatever the client sent after its ConnectRequest, in order.
+        if (!conn.paused) this.takeFrames(conn);
+        else this.writeOut(conn);
         return;
       }
       case 'close-session':

@@ -1,7 +1,7 @@
 /**
  * node-zookeeper-client reconnecting on its own, through a TCP proxy that cuts its
- * connection, against Apache ZooKeeper (proving the test), pulsekeeper and a
- * pulsekeeper ensemble: it reattaches its session once, sends setWatches (numbered
+ * connection, against Apache ZooKeeper (proving the test), pulsekeeper (in memory and
+ * on the durable log) and a pulsekeeper ensemble: it reattaches its session once, sends setWatches (numbered
  * like any request, so the server must echo its xid) and hears of the change it missed.
  */
 import { after, before, describe, test } from 'node:test';
@@ -44,7 +44,7 @@ async function waitFor<T>(what: string, get: () => T | undefined | Promise<T | u
   }
 }
 
-for (const target of targets({ ensemble: true })) {
+for (const target of targets({ ensemble: true, durable: true })) {
   describe(`node-zookeeper-client reconnecting to ${target.name}`, () => {
     let server: TestServer;
     let proxy: TcpProxy | undefined;

@@ -1,6 +1,7 @@
 /**
  * Apache ZooKeeper's own zkCli, driven by a script on its standard input, against
- * Apache ZooKeeper (proving the script), pulsekeeper and a pulsekeeper ensemble.
+ * Apache ZooKeeper (proving the script), pulsekeeper (in memory and on the durable log)
+ * and a pulsekeeper ensemble.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +34,7 @@ function field(out: string, name: string): string | undefined {
   return new RegExp(`^${name} = (.*)$`, 'm').exec(out)?.[1];
 }
 
-for (const target of targets({ ensemble: true })) {
+for (const target of targets({ ensemble: true, durable: true })) {
   describe(`zkCli against ${target.name}`, () => {
     let server: TestServer;
     before(async () => {

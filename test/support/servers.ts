@@ -1,9 +1,13 @@
 /**
  * The servers a test can run against with one interface: Apache ZooKeeper (the
- * reference, proving the test itself right), the in-process pulsekeeper server and
- * a 3-member pulsekeeper ensemble of real processes.
+ * reference, proving the test itself right), the in-process pulsekeeper server (in
+ * memory, and on the durable log as `pulsekeeper start` runs it) and a 3-member
+ * pulsekeeper ensemble of real processes.
  */
-import { startServer } from '../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type EmbeddedServerOptions, type RunningServer } from '../../src/index.js';
 import { TestEnsemble } from './ensemble.js';
 import { fourLetter, startZooKeeper, zookeeperInstalled } from './zookeeper.js';
 
@@ -31,7 +35,7 @@ export interface ServerOptions {
   extendedTypesEnabled?: boolean;
 }
 
-export type TargetName = 'zookeeper' | 'pulsekeeper' | 'pulsekeeper-ensemble';
+export type TargetName = 'zookeeper' | 'pulsekeeper' | 'pulsekeeper-durable' | 'pulsekeeper-ensemble';
 
 export interface Target {
   name: TargetName;
@@ -51,6 +55,40 @@ export const pulsekeeperTarget: Target = {
   async start(opts = {}) {
     const s = await startServer({ ...opts, fourLetterWords: '*' });
     return { name: 'pulsekeeper', port: s.port, connectionString: s.connectionString, ports: [s.port], stop: () => s.close() };
+  },
+};
+
+/**
+ * An in-process server with a data directory: an ensemble of one on the durable,
+ * replicated log, what `pulsekeeper start` runs. The directory is a temporary one,
+ * removed when the server closes; no fsync, as the other targets run without it.
+ */
+export async function startDurableServer(opts: EmbeddedServerOptions = {}): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'pk-durable-'));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  let s: RunningServer;
+  try {
+    // forceSync is a zoo.cfg key the embedded options do not name: it goes where a config file's keys go.
+    s = await startServer({ ...opts, dataDir: dir, extra: { forceSync: 'no' } } as EmbeddedServerOptions);
+  } catch (e) {
+    remove();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    host: s.host,
+    port: s.port,
+    connectionString: s.connectionString,
+    server: s.server,
+    close: () => (closing ??= s.close().finally(remove)),
+  };
+}
+
+export const pulsekeeperDurableTarget: Target = {
+  name: 'pulsekeeper-durable',
+  async start(opts = {}) {
+    const s = await startDurableServer({ ...opts, fourLetterWords: '*' });
+    return { name: 'pulsekeeper-durable', port: s.port, connectionString: s.connectionString, ports: [s.port], stop: () => s.close() };
   },
 };
 
@@ -109,10 +147,13 @@ async function checkOwnPorts(e: TestEnsemble): Promise<void> {
 
 /**
  * Apache ZooKeeper when installed (PULSEKEEPER_SKIP_ZK=1 allows running without it) and
- * the in-process pulsekeeper; with `ensemble`, the pulsekeeper ensemble too.
+ * the in-process pulsekeeper; with `durable`, the in-process one on the durable log too;
+ * with `ensemble`, the pulsekeeper ensemble too.
  */
-export function targets(opts: { ensemble?: boolean } = {}): Target[] {
-  const pulsekeepers = opts.ensemble ? [pulsekeeperTarget, pulsekeeperEnsembleTarget] : [pulsekeeperTarget];
+export function targets(opts: { ensemble?: boolean; durable?: boolean } = {}): Target[] {
+  const pulsekeepers = [pulsekeeperTarget];
+  if (opts.durable) pulsekeepers.push(pulsekeeperDurableTarget);
+  if (opts.ensemble) pulsekeepers.push(pulsekeeperEnsembleTarget);
   if (zookeeperInstalled()) return [zookeeperTarget, ...pulsekeepers];
   if (process.env.PULSEKEEPER_SKIP_ZK === '1') return pulsekeepers;
   throw new Error('Apache ZooKeeper is not installed: apt-get install zookeeper (or set PULSEKEEPER_SKIP_ZK=1)');
