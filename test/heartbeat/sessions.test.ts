@@ -1,9 +1,10 @@
 /**
  * Heartbeat-based session liveness over real loopback sockets: expiry within
  * [timeout, timeout + tick] of the last heartbeat, never while pinging, reattach
- * before the deadline, SessionExpired after it. On a 3-member ensemble the client
- * sits on a follower: the follower passes the sessions it hears from on to the
- * leader, which alone expires sessions.
+ * before the deadline, SessionExpired after it. The in-process server runs in memory
+ * and on the durable log (an ensemble of one, whose expiries go through its log). On a
+ * 3-member ensemble the client sits on a follower: the follower passes the sessions it
+ * hears from on to the leader, which alone expires sessions.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,13 +14,18 @@ import { createLogger } from '../../src/util/log.js';
 import { CreateMode, EventType, OpCode } from '../../src/protocol/opcodes.js';
 import { ErrorCode } from '../../src/protocol/errors.js';
 import { RawClient } from '../support/raw-client.js';
-import { ENSEMBLE_HEARTBEAT_MS, pulsekeeperEnsembleTarget, targets, type Target, type TestServer } from '../support/servers.js';
+import { ENSEMBLE_HEARTBEAT_MS, pulsekeeperEnsembleTarget, startDurableServer, targets, type Target, type TestServer } from '../support/servers.js';
 
 const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
-const TICK = 100;
-const TIMEOUT = 600;
-/** Allowance for timers and the event's trip back on a shared machine; only ever added to an upper bound. */
+const TICK = 500;
+const TIMEOUT = 3000;
+/**
+ * Allowance for timers and the event's trip back on a shared machine; only ever added to
+ * an upper bound. Less than a tick, so expiring a tick late fails.
+ */
 const SCHEDULING_SLACK = 250;
+/** The pinging session's timeout: the shortest allowed, so a ping every timeout/3 comes more often than a tick. */
+const PINGER_TIMEOUT = 2 * TICK;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OPTIONS = { tickTime: TICK, minSessionTimeout: 2 * TICK };
 
@@ -61,9 +67,10 @@ interface TimingSetup {
 
 const parseLines = (text: string[]): ExpiryLine[] => text.filter((l) => l.trim() !== '').map((l) => JSON.parse(l)).filter((l) => l.msg === 'session expired');
 
-async function inProcess(): Promise<TimingSetup> {
+async function inProcess(durable = false): Promise<TimingSetup> {
   const logs: string[] = [];
-  const server = await startServer({ ...OPTIONS, logger: createLogger({ sink: (l) => logs.push(l) }) });
+  const opts = { ...OPTIONS, logger: createLogger({ sink: (l) => logs.push(l) }) };
+  const server = durable ? await startDurableServer(opts) : await startServer(opts);
   return {
     clientPort: server.port,
     watcherPort: server.port,
@@ -95,7 +102,8 @@ async function onFollower(): Promise<TimingSetup> {
 }
 
 for (const [name, setUp] of [
-  ['pulsekeeper', inProcess],
+  ['pulsekeeper', () => inProcess()],
+  ['pulsekeeper on the durable log', () => inProcess(true)],
   ['a follower of a pulsekeeper ensemble', onFollower],
 ] as const) {
   describe(`session expiry timing (${name})`, () => {
@@ -106,40 +114,66 @@ for (const [name, setUp] of [
     });
     after(async () => s?.stop());
 
-    test('a silent session is expired no sooner than its timeout and within one tick after it', async (t) => {
+    test('a silent session is expired no sooner than its timeout and within one tick after it; its ephemeral\'s watchers hear NodeDeleted and NodeChildrenChanged', async (t) => {
       await s.checkPlacement();
       const watcher = await RawClient.connect(s.watcherPort, { timeout: 10_000 });
-      for (let i = 0; i < 3; i++) {
-        const silent = await RawClient.connect(s.clientPort, { timeout: TIMEOUT });
-        assert.equal(silent.session.timeOut, TIMEOUT);
-        silentIds.push(hex(silent.session.sessionId));
-        const path = `/silent-${i}`;
-        await ephemeral(silent, path);
-        // The watcher's member may not have applied the create yet: sync first.
-        await watcher.request({ type: OpCode.sync, path });
-        assert.equal(await exists(watcher, path, true), true);
-        const sentAt = performance.now();
-        const reply = silent.ping();
-        await reply;
-        const repliedAt = performance.now();
-        // From here the client says nothing (the socket stays open).
-        const before = watcher.events.length;
-        const deadline = performance.now() + TIMEOUT * 4;
-        while (watcher.events.length === before && performance.now() < deadline) await watcher.waitForEvents(before + 1, 50);
-        const firedAt = performance.now();
-        const ev = watcher.events[before];
-        assert.ok(ev, 'the ephemeral of a silent session is deleted');
-        assert.equal(ev.type, EventType.NodeDeleted);
-        assert.equal(ev.path, path);
-        assert.ok(firedAt - sentAt >= TIMEOUT, `expired ${Math.round(firedAt - sentAt)} ms after the last heartbeat, before the ${TIMEOUT} ms timeout`);
-        const bound = TIMEOUT + TICK + s.relayMs;
-        assert.ok(
-          firedAt - repliedAt <= bound + SCHEDULING_SLACK,
-          `expired ${Math.round(firedAt - repliedAt)} ms after the last heartbeat; bound ${bound} (+${SCHEDULING_SLACK} scheduling)`,
-        );
-        t.diagnostic(`expiry seen ${Math.round(firedAt - sentAt)} ms after the last ping was sent (timeout ${TIMEOUT}, tick ${TICK})`);
-        await silent.whenClosed();
-      }
+      // When each event first reached the watcher ("type:path" -> performance.now()).
+      const arrivals = new Map<string, number>();
+      let watching = true;
+      const recorder = (async () => {
+        for (let seen = 0; watching && !watcher.closed; ) {
+          await watcher.waitForEvents(seen + 1, 50);
+          const now = performance.now();
+          for (; seen < watcher.events.length; seen++) {
+            const key = `${watcher.events[seen].type}:${watcher.events[seen].path}`;
+            if (!arrivals.has(key)) arrivals.set(key, now);
+          }
+        }
+      })();
+      // Three sessions at once, their last heartbeats a third of a tick apart: each at another point of a tick.
+      await Promise.all(
+        [0, 1, 2].map(async (i) => {
+          await sleep((i * TICK) / 3);
+          const silent = await RawClient.connect(s.clientPort, { timeout: TIMEOUT });
+          assert.equal(silent.session.timeOut, TIMEOUT);
+          silentIds.push(hex(silent.session.sessionId));
+          const parent = `/silent-${i}`;
+          const path = `${parent}/e`;
+          assert.equal((await silent.request({ type: OpCode.create, path: parent, data: Buffer.alloc(0), acl: OPEN, flags: CreateMode.PERSISTENT })).err, 0);
+          await ephemeral(silent, path);
+          // The watcher's member may not have applied the creates yet: sync first.
+          await watcher.request({ type: OpCode.sync, path });
+          assert.equal(await exists(watcher, path, true), true);
+          const children = await watcher.request({ type: OpCode.getChildren, path: parent, watch: true });
+          assert.deepEqual((children.response as { children: string[] }).children, ['e']);
+          const sentAt = performance.now();
+          await silent.ping();
+          const repliedAt = performance.now();
+          // From here the client says nothing (the socket stays open).
+          const deleted = `${EventType.NodeDeleted}:${path}`;
+          const changed = `${EventType.NodeChildrenChanged}:${parent}`;
+          const deadline = performance.now() + TIMEOUT * 4;
+          while (!(arrivals.has(deleted) && arrivals.has(changed)) && performance.now() < deadline) await sleep(20);
+          assert.ok(arrivals.has(deleted), `no NodeDeleted for ${path} of a silent session: ${JSON.stringify(watcher.events)}`);
+          assert.ok(arrivals.has(changed), `no NodeChildrenChanged for ${parent} when the silent session's ephemeral went: ${JSON.stringify(watcher.events)}`);
+          const order = watcher.events.map((e) => `${e.type}:${e.path}`);
+          assert.ok(order.indexOf(deleted) < order.indexOf(changed), 'NodeDeleted comes before its parent\'s NodeChildrenChanged, as ZooKeeper sends them');
+          const bound = TIMEOUT + TICK + s.relayMs;
+          for (const [event, firedAt] of [
+            ['NodeDeleted', arrivals.get(deleted)!],
+            ['NodeChildrenChanged', arrivals.get(changed)!],
+          ] as const) {
+            assert.ok(firedAt - sentAt >= TIMEOUT, `${event} ${Math.round(firedAt - sentAt)} ms after the last heartbeat, before the ${TIMEOUT} ms timeout`);
+            assert.ok(
+              firedAt - repliedAt <= bound + SCHEDULING_SLACK,
+              `${event} ${Math.round(firedAt - repliedAt)} ms after the last heartbeat; bound ${bound} (+${SCHEDULING_SLACK} scheduling)`,
+            );
+          }
+          t.diagnostic(`session ${i}: expiry seen ${Math.round(arrivals.get(deleted)! - sentAt)} ms after the last ping was sent (timeout ${TIMEOUT}, tick ${TICK})`);
+          await silent.whenClosed();
+        }),
+      ).finally(() => (watching = false));
+      await recorder;
       await watcher.close();
     });
 
@@ -156,14 +190,15 @@ for (const [name, setUp] of [
 
     test('a session pinging every timeout/3 is never expired', async () => {
       await s.checkPlacement();
-      const c = await RawClient.connect(s.clientPort, { timeout: TIMEOUT });
+      const c = await RawClient.connect(s.clientPort, { timeout: PINGER_TIMEOUT });
+      assert.equal(c.session.timeOut, PINGER_TIMEOUT);
       await ephemeral(c, '/pinger');
       const watcher = await RawClient.connect(s.watcherPort, { timeout: 10_000 });
       await watcher.request({ type: OpCode.sync, path: '/pinger' });
       assert.equal(await exists(watcher, '/pinger', true), true);
-      const until = performance.now() + TIMEOUT * 8;
+      const until = performance.now() + PINGER_TIMEOUT * 5;
       while (performance.now() < until) {
-        await sleep(TIMEOUT / 3);
+        await sleep(PINGER_TIMEOUT / 3);
         const [r] = await Promise.all([c.ping(), watcher.ping()]);
         assert.equal(r.err, 0);
       }
@@ -177,7 +212,7 @@ for (const [name, setUp] of [
   });
 }
 
-for (const target of targets({ ensemble: true })) {
+for (const target of targets({ ensemble: true, durable: true })) {
   describe(`session lifecycle against ${target.name}`, () => {
     let server: TestServer;
     const shared = target.name === 'pulsekeeper-ensemble';

@@ -73,7 +73,7 @@ async function catchUp(c: Client): Promise<void> {
   await call(c, 'setData', CATCH_UP, Buffer.alloc(0), -1);
 }
 
-for (const target of targets({ ensemble: true })) {
+for (const target of targets({ ensemble: true, durable: true })) {
   describe(`node-zookeeper-client against ${target.name}`, () => {
     let server: TestServer;
     let a: Client;
@@ -199,6 +199,24 @@ for (const target of targets({ ensemble: true })) {
       await catchUp(b);
       const [data] = await call<[Buffer]>(b, 'getData', '/m/n/o');
       assert.equal(data.toString(), 'x');
+    });
+
+    // One level only: with async 3 the library's listSubTreeBFS stops at the children
+    // (alexguan/node-zookeeper-client#127), against ZooKeeper as well.
+    test('listSubTreeBFS lists a node and its children; removeRecursive deletes them, another session\'s ephemeral included', async () => {
+      await call(a, 'create', '/r', Buffer.alloc(0), OPEN, CreateMode.PERSISTENT);
+      await call(a, 'create', '/r/p', Buffer.alloc(0), OPEN, CreateMode.PERSISTENT);
+      const seq = await call<string>(a, 'create', '/r/s-', Buffer.alloc(0), OPEN, CreateMode.PERSISTENT_SEQUENTIAL);
+      await call(a, 'create', '/r/e', Buffer.alloc(0), OPEN, CreateMode.EPHEMERAL);
+      await catchUp(b);
+      const tree = await call<string[]>(b, 'listSubTreeBFS', '/r');
+      assert.equal(tree[0], '/r');
+      assert.deepEqual(tree.slice(1).sort(), ['/r/e', '/r/p', seq]);
+      assert.equal(await code(call(b, 'listSubTreeBFS', '/r/none')), Exception.NO_NODE);
+      await call(b, 'removeRecursive', '/r');
+      await catchUp(a);
+      assert.equal(await call(a, 'exists', '/r'), null);
+      assert.equal(await code(call(a, 'removeRecursive', '/r')), Exception.NO_NODE);
     });
 
     test('an ephemeral vanishes for others when its session closes', async () => {

@@ -9,8 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateMode, OpCode } from '../../src/protocol/opcodes.js';
 import { encodeRequest } from '../../src/protocol/records.js';
-import { targets, type TestServer } from '../support/servers.js';
-import { fourLetter } from '../support/zookeeper.js';
+import { pulsekeeperTarget, zookeeperTarget, type TestServer } from '../support/servers.js';
+import { fourLetter, skipWithoutZooKeeper } from '../support/zookeeper.js';
 import { WireSession } from './wire.js';
 
 const OPEN = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
@@ -64,15 +64,14 @@ const groups = (text: string) =>
     .map((g) => g.split('\n').map((l, i) => (i === 0 ? l : l.trim())).sort().join(' '))
     .sort();
 
-const servers = targets();
-const hasZooKeeper = servers[0].name === 'zookeeper';
+const skip = skipWithoutZooKeeper();
 
-describe('four-letter words against Apache ZooKeeper', { skip: !hasZooKeeper && 'no Apache ZooKeeper to compare with' }, () => {
+describe('four-letter words against Apache ZooKeeper', { skip }, () => {
   const started: TestServer[] = [];
   let zk: Answers;
   let pk: Answers;
   before(async () => {
-    for (const target of servers) {
+    for (const target of [zookeeperTarget, pulsekeeperTarget]) {
       const server = await target.start();
       started.push(server);
       if (target.name === 'zookeeper') zk = await collect(server);

@@ -1,14 +1,14 @@
 /**
  * Operating the server: four-letter words behind a whitelist, per-IP connection
  * limit, packet-size limit, zoo.cfg, and the `pulsekeeper start` process with a
- * clean SIGTERM shutdown.
+ * clean SIGTERM shutdown and its command-line flags.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/index.js';
@@ -154,4 +154,72 @@ describe('configuration', () => {
       child.kill('SIGKILL');
     }
   });
+
+  test('`pulsekeeper start --port --data-dir --tick-time` serve on the port, keep data in the directory, count in ticks; they override the config file', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pk-flags-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dataDir = join(dir, 'data');
+    const [port, filePort] = [await freePort(), await freePort()];
+    const flags = ['start', '--port', String(port), '--data-dir', dataDir, '--tick-time', '300'];
+    // With the flags alone: srvr (the default whitelist) on the port, session timeouts clamped to 2 and 20 ticks.
+    let child = startCli(flags);
+    try {
+      await child.listening(port);
+      assert.match(await fourLetter(port, 'srvr'), /^Zookeeper version: .*\n[\s\S]*Mode: standalone\n/);
+      const low = await RawClient.connect(port, { timeout: 1 });
+      const high = await RawClient.connect(port, { timeout: 1_000_000 });
+      assert.deepEqual([low.session.timeOut, high.session.timeOut], [600, 6000]);
+      assert.equal((await low.request({ type: OpCode.create, path: '/kept', data: Buffer.from('v'), acl: OPEN, flags: 0 })).err, 0);
+      await Promise.all([low.close(), high.close()]);
+      assert.equal(await child.stop(), 0);
+    } finally {
+      child.kill();
+    }
+    assert.ok(readdirSync(join(dataDir, 'wal')).some((f) => statSync(join(dataDir, 'wal', f)).size > 0), 'nothing written under --data-dir');
+
+    // A config file naming other values loses to the flags; the node written before is read back from the directory.
+    writeFileSync(join(dir, 'zoo.cfg'), `tickTime=2000\nclientPort=${filePort}\ndataDir=${join(dir, 'elsewhere')}\n4lw.commands.whitelist=*\n`);
+    child = startCli(['start', '--config', join(dir, 'zoo.cfg'), ...flags.slice(1)]);
+    try {
+      await child.listening(port);
+      const conf = new Map((await fourLetter(port, 'conf')).trim().split('\n').map((l) => l.split('=') as [string, string]));
+      assert.deepEqual(
+        ['clientPort', 'dataDir', 'tickTime', 'minSessionTimeout', 'maxSessionTimeout'].map((k) => conf.get(k)),
+        [String(port), dataDir, '300', '600', '6000'],
+      );
+      const c = await RawClient.connect(port);
+      const get = await c.request({ type: OpCode.getData, path: '/kept', watch: false });
+      assert.equal((get.response as { data: Buffer }).data.toString(), 'v');
+      await c.close();
+      assert.equal(await child.stop(), 0);
+    } finally {
+      child.kill();
+    }
+    assert.ok(!existsSync(join(dir, 'elsewhere')), 'the config file\'s dataDir was used');
+  });
 });
+
+/** `pulsekeeper start ARGS` in a process of its own (src/cli/main.ts through tsx). */
+function startCli(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    async listening(port: number): Promise<void> {
+      const deadline = Date.now() + 20_000;
+      while (!out.includes('listening') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, new RegExp(`listening on 127\\.0\\.0\\.1:${port} `), `no listening line: ${out}${err}`);
+    },
+    /** SIGTERM; resolves with the exit code. */
+    async stop(): Promise<number | null | string> {
+      child.kill('SIGTERM');
+      return Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 20 s after SIGTERM'), 20_000))]);
+    },
+    kill(): void {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}

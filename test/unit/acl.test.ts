@@ -4,11 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { authenticate, checkPerm, fixupAcl, generateDigest } from '../../src/acl/acl.js';
 import { ErrorCode } from '../../src/protocol/errors.js';
 import { Perms } from '../../src/protocol/opcodes.js';
-import { zookeeperInstalled } from '../support/zookeeper.js';
+import { skipWithoutZooKeeper } from '../support/zookeeper.js';
 
 const world = (perms: number) => ({ perms, id: { scheme: 'world', id: 'anyone' } });
 
-test('digest ids match Apache ZooKeeper\'s DigestAuthenticationProvider', { skip: !zookeeperInstalled() && 'ZooKeeper not installed' }, () => {
+test('digest ids match Apache ZooKeeper\'s DigestAuthenticationProvider', { skip: skipWithoutZooKeeper() }, () => {
   const out = execFileSync('java', ['-cp', '/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-api.jar', 'org.apache.zookeeper.server.auth.DigestAuthenticationProvider', 'alice:secret'], { encoding: 'utf8' });
   assert.equal(out.trim().split('->')[1], generateDigest('alice:secret'));
 });
