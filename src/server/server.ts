@@ -324,6 +324,17 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       conn.state = 'connecting';
       chunk = head;
     }
+    if (conn.state === 'open' && conn.decoder === undefined && !conn.paused && isLonePing(chunk)) {
+      // An idle session's heartbeat, alone in its read: answered without a decoder or frame
+      // objects, since with many sessions this is most of what the server does.
+      conn.received++;
+      this.received++;
+      const now = this.clock.now();
+      if (this.renew(conn, PING_XID, OpCode.ping, now)) this.answerPing(conn, now);
+      this.drainSlots(conn);
+      this.writeOut(conn);
+      return;
+    }
     (conn.decoder ??= new FrameDecoder(this.config.maxBuffer)).append(chunk);
     if (!conn.paused) this.takeFrames(conn);
   }
@@ -494,11 +505,9 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
     this.tracker.attach(id, conn);
   }
 
-  private onRequest(conn: Connection, frame: Buffer): void {
-    const r = new JuteReader(frame);
-    const { xid, type } = readRequestHeader(r);
+  /** Every request renews its session; false when the session is gone (answered SESSIONEXPIRED, connection closing). */
+  private renew(conn: Connection, xid: number, type: number, now: number): boolean {
     const sessionId = conn.sessionId!;
-    const now = this.clock.now();
     conn.lastOp = LAST_OP.get(type) ?? opName(type).toUpperCase().slice(0, 4);
     conn.lastCxid = xid;
     if (conn.readOnly) {
@@ -507,26 +516,39 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       // The session is expiring or closing: nothing more is done for it.
       this.reply(conn, this.newSlot(conn, now), xid, ErrorCode.SESSIONEXPIRED, type);
       this.closeConnection(conn, 'request on an expired session');
-      return;
+      return false;
     } else if (!this.ownsExpiry) {
       this.touched.add(sessionId);
     }
-    if (type === OpCode.ping) {
-      // The heartbeat: written at once when nothing is ahead of it, with no slot and no output list.
-      if (conn.slots.length > 0 || conn.out !== undefined) {
-        this.newSlot(conn, now).reply = this.pingReply();
-        return;
-      }
-      conn.sent++;
-      this.sent++;
-      conn.recordLatency(0);
-      this.recordLatency(0);
-      conn.lastResponseAt = Math.round(now);
-      const queued = this.transport.write(conn.id, this.pingReply());
-      if (queued < 0) this.onClosed(conn);
-      else conn.queued = queued;
+    return true;
+  }
+
+  /** The heartbeat: written at once when nothing is ahead of it, with no slot and no output list. */
+  private answerPing(conn: Connection, now: number): void {
+    if (conn.slots.length > 0 || conn.out !== undefined) {
+      this.newSlot(conn, now).reply = this.pingReply();
       return;
     }
+    conn.sent++;
+    this.sent++;
+    conn.recordLatency(0);
+    this.recordLatency(0);
+    conn.lastResponseAt = Math.round(now);
+    const queued = this.transport.write(conn.id, this.pingReply());
+    if (queued < 0) this.onClosed(conn);
+    else conn.queued = queued;
+  }
+
+  private onRequest(conn: Connection, frame: Buffer): void {
+    const r = new JuteReader(frame);
+    const { xid, type } = readRequestHeader(r);
+    const now = this.clock.now();
+    if (!this.renew(conn, xid, type, now)) return;
+    if (type === OpCode.ping) {
+      this.answerPing(conn, now);
+      return;
+    }
+    const sessionId = conn.sessionId!;
     const slot = this.newSlot(conn, now);
     if (!KNOWN_OPS.has(type)) {
       // As ZooKeeper: UNIMPLEMENTED with zxid -1, then the connection is closed.
@@ -987,6 +1009,14 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
 }
 
 /** The opcodes ZooKeeper 3.8 accepts from a client (Request.isValid, with auth and sasl); others close the connection. */
+/** The xid ZooKeeper clients give pings. */
+const PING_XID = -2;
+
+/** A chunk that is exactly one ping frame: length 8, xid -2, type ping. */
+function isLonePing(chunk: Buffer): boolean {
+  return chunk.length === 12 && chunk.readInt32BE(0) === 8 && chunk.readInt32BE(4) === PING_XID && chunk.readInt32BE(8) === OpCode.ping;
+}
+
 const KNOWN_OPS = new Set<number>([
   OpCode.create, OpCode.delete, OpCode.exists, OpCode.getData, OpCode.setData, OpCode.getACL, OpCode.setACL,
   OpCode.getChildren, OpCode.sync, OpCode.getChildren2, OpCode.check, OpCode.multi, OpCode.create2, OpCode.reconfig,

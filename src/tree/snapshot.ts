@@ -24,6 +24,7 @@ import { crc32 } from 'node:zlib';
 import { DecodeError, JuteReader, JuteWriter } from '../protocol/jute.js';
 import { readACL, writeACL, type ACL } from '../protocol/records.js';
 import { DataTree, ZNode, type DataTreeOptions, type SessionInfo } from './data-tree.js';
+import type { SessionColumns } from './session-table.js';
 import { invalidPathReason } from './path.js';
 import { SESSION_PASSWORD_BYTES } from './txn-codec.js';
 
@@ -67,7 +68,7 @@ export function beginSnapshot(tree: DataTree): SnapshotProducer {
 
 class Producer implements SnapshotProducer {
   readonly lastZxid: number;
-  private readonly sessions: [bigint, SessionInfo][];
+  private readonly sessions: SessionColumns;
   private sessionsWritten = 0;
   private readonly proposers: [number, number][];
   private proposersWritten = 0;
@@ -90,7 +91,7 @@ class Producer implements SnapshotProducer {
     this.epoch = tree.startCopyOnWrite((path, node) => this.preImages.push({ path, image: copyImage(node) }));
     this.lastZxid = tree.lastZxid;
     // The session table hands out copies, so these stay as they are now while writes go on.
-    this.sessions = [...tree.sessions];
+    this.sessions = tree.sessions.copy();
     this.proposers = [...tree.proposers];
     this.nodes = tree.nodeEntries();
     const w = this.w;
@@ -129,9 +130,10 @@ class Producer implements SnapshotProducer {
 
   /** Writes one record (an ACL record may precede a node's) or the end. */
   private writeNextRecord(): void {
-    if (this.sessionsWritten < this.sessions.length) {
-      const [id, info] = this.sessions[this.sessionsWritten++];
-      this.begin(RecordType.SESSION).longBig(id).int(info.timeoutMs).buffer(info.password);
+    if (this.sessionsWritten < this.sessions.ids.length) {
+      const k = this.sessionsWritten++;
+      const { ids, timeouts, passwords } = this.sessions;
+      this.begin(RecordType.SESSION).longBig(ids[k]).int(timeouts[k]).buffer(passwords.subarray(k * SESSION_PASSWORD_BYTES, (k + 1) * SESSION_PASSWORD_BYTES));
       this.finish();
       return;
     }
@@ -159,7 +161,7 @@ class Producer implements SnapshotProducer {
     this.tree.stopCopyOnWrite();
     const w = this.w;
     const crc = crc32(w.buf.subarray(0, w.offset), this.crc);
-    this.begin(RecordType.END).int(this.nodeCount).int(this.sessions.length).int(this.aclIds.size).int(this.proposers.length).int(crc | 0);
+    this.begin(RecordType.END).int(this.nodeCount).int(this.sessions.ids.length).int(this.aclIds.size).int(this.proposers.length).int(crc | 0);
     this.finish();
     this.state = 'ended';
   }

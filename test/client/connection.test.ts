@@ -40,32 +40,58 @@ test('a server answering garbage costs a connection, not the process', async () 
   fake.close();
 });
 
-test('a notification in the same packet as the reply that set its watch is delivered', async () => {
-  // A server that answers every request with a Stat and, in the same write, the node's deletion.
-  const stat: Stat = { czxid: 1, mzxid: 1, ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: 0, numChildren: 0, pzxid: 1 };
-  const fake = createServer((sock) => {
+/**
+ * A fake server on 127.0.0.1 for wire-level client tests: the first frame of a connection gets a
+ * ConnectResponse granting `grantedMs` (onHandshake is told when), every later frame goes to
+ * onRequest with its header. Connections after the first are accepted and left unanswered.
+ */
+async function fakeServer(
+  grantedMs: number,
+  onRequest: (sock: Socket, xid: number, type: number) => void,
+  onHandshake: () => void = () => {},
+): Promise<{ port: number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((sock) => {
+    sockets.push(sock);
+    if (sockets.length > 1) return;
     const decoder = new FrameDecoder(1 << 20);
     let handshaken = false;
     sock.on('data', (chunk) => {
       for (const frame of decoder.push(chunk)) {
         if (!handshaken) {
           handshaken = true;
-          sock.write(encodeConnectResponse({ protocolVersion: 0, timeOut: 4000, sessionId: 7n, passwd: Buffer.alloc(16), readOnly: false }));
+          onHandshake();
+          sock.write(encodeConnectResponse({ protocolVersion: 0, timeOut: grantedMs, sessionId: 7n, passwd: Buffer.alloc(16), readOnly: false }));
           continue;
         }
         const { xid, type } = readRequestHeader(new JuteReader(frame));
-        if (type === OpCode.ping || type === OpCode.closeSession) {
-          sock.write(encodeReply(xid, 0, 0, type));
-          continue;
-        }
-        const event = type === OpCode.addWatch ? EventType.NodeDataChanged : EventType.NodeDeleted;
-        const body: ResponseBody = type === OpCode.getData ? { data: Buffer.alloc(0), stat } : type === OpCode.addWatch ? {} : { stat };
-        sock.write(Buffer.concat([encodeReply(xid, 2, 0, type, body), encodeNotification(-1, { type: event, state: KeeperState.SyncConnected, path: '/x' })]));
+        onRequest(sock, xid, type);
       }
     });
   });
-  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
-  const client = await PulseClient.connect(`127.0.0.1:${(fake.address() as { port: number }).port}`);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    close() {
+      for (const sock of sockets) sock.destroy();
+      server.close();
+    },
+  };
+}
+
+test('a notification in the same packet as the reply that set its watch is delivered', async () => {
+  // A server that answers every request with a Stat and, in the same write, the node's deletion.
+  const stat: Stat = { czxid: 1, mzxid: 1, ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, dataLength: 0, numChildren: 0, pzxid: 1 };
+  const fake = await fakeServer(4000, (sock, xid, type) => {
+    if (type === OpCode.ping || type === OpCode.closeSession) {
+      sock.write(encodeReply(xid, 0, 0, type));
+      return;
+    }
+    const event = type === OpCode.addWatch ? EventType.NodeDataChanged : EventType.NodeDeleted;
+    const body: ResponseBody = type === OpCode.getData ? { data: Buffer.alloc(0), stat } : type === OpCode.addWatch ? {} : { stat };
+    sock.write(Buffer.concat([encodeReply(xid, 2, 0, type, body), encodeNotification(-1, { type: event, state: KeeperState.SyncConnected, path: '/x' })]));
+  });
+  const client = await PulseClient.connect(`127.0.0.1:${fake.port}`);
   const got: string[] = [];
   await client.exists('/x', (e) => got.push(`exists ${e.type}`));
   await client.getData('/x', (e) => got.push(`getData ${e.type}`));
@@ -85,30 +111,17 @@ test('on the wire: idle, the client pings every third of the negotiated timeout;
   let lastAnswerAt = 0;
   let answering = true;
   const pings: number[] = [];
-  const sockets: Socket[] = [];
-  const fake = createServer((sock) => {
-    sockets.push(sock);
-    if (sockets.length > 1) return;
-    const decoder = new FrameDecoder(1 << 20);
-    let handshaken = false;
-    sock.on('data', (chunk) => {
-      for (const frame of decoder.push(chunk)) {
-        if (!handshaken) {
-          handshaken = true;
-          handshakeAt = performance.now();
-          sock.write(encodeConnectResponse({ protocolVersion: 0, timeOut: grantedMs, sessionId: 7n, passwd: Buffer.alloc(16), readOnly: false }));
-          continue;
-        }
-        const { xid, type } = readRequestHeader(new JuteReader(frame));
-        if (type === OpCode.ping) pings.push(performance.now());
-        if (!answering) continue;
-        lastAnswerAt = performance.now();
-        sock.write(encodeReply(xid, 0, 0, type));
-      }
-    });
-  });
-  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
-  const client = await PulseClient.connect(`127.0.0.1:${(fake.address() as { port: number }).port}`, { sessionTimeoutMs: 20_000 });
+  const fake = await fakeServer(
+    grantedMs,
+    (sock, xid, type) => {
+      if (type === OpCode.ping) pings.push(performance.now());
+      if (!answering) return;
+      lastAnswerAt = performance.now();
+      sock.write(encodeReply(xid, 0, 0, type));
+    },
+    () => (handshakeAt = performance.now()),
+  );
+  const client = await PulseClient.connect(`127.0.0.1:${fake.port}`, { sessionTimeoutMs: 20_000 });
   const states: ConnectionState[] = [];
   let suspendedAt = 0;
   client.on('state', (s) => {
@@ -134,7 +147,6 @@ test('on the wire: idle, the client pings every third of the negotiated timeout;
   const silentFor = suspendedAt - lastAnswerAt;
   assert.ok(silentFor >= 2 * third && silentFor < grantedMs, `suspended ${silentFor.toFixed(1)} ms after the last answer, expected ${2 * third} to ${grantedMs} ms`);
   await client.close();
-  for (const sock of sockets) sock.destroy();
   fake.close();
 });
 

@@ -37,3 +37,13 @@ test('session table: what was read stays as it was after the slot is reused, acr
   assert.deepEqual(t.get(2999n), { timeoutMs: 2999, password: password(2999 & 0xff) });
   assert.equal(t.size, 2901);
 });
+
+test('session table: a copy holds every session in columns and stays as it was', () => {
+  const t = new SessionTable();
+  for (let i = 1n; i <= 5n; i++) t.set(i, { timeoutMs: Number(i) * 1000, password: password(Number(i)) });
+  t.delete(3n);
+  const c = t.copy();
+  t.set(9n, { timeoutMs: 9000, password: password(9) }); // takes slot 3's place after the copy
+  const rows = Array.from(c.ids, (id, k) => [id, c.timeouts[k], Buffer.from(c.passwords.subarray(k * 16, k * 16 + 16))]);
+  assert.deepEqual(rows, [1n, 2n, 4n, 5n].map((id) => [id, Number(id) * 1000, password(Number(id))]));
+});
