@@ -46,7 +46,11 @@ import { parseConnectionString, shuffled, type HostPort } from './hosts.js';
 export type ConnectionState = 'connecting' | 'connected' | 'suspended' | 'reconnected' | 'expired' | 'closed';
 
 export interface WatchEvent {
-  type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged';
+  /**
+   * The *WatchRemoved types come from this client, not the server: removeWatches
+   * tells each watcher it removed (as ZooKeeper's client does), once per kind.
+   */
+  type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged' | 'dataWatchRemoved' | 'childWatchRemoved' | 'persistentWatchRemoved';
   path: string;
 }
 export type WatchListener = (event: WatchEvent) => void;
@@ -746,24 +750,27 @@ export class PulseClient extends EventEmitter {
     let overflow = false;
     let ended = false;
     let wake: (() => void) | undefined;
-    const remove = await this.addWatch(
+    let remove: (() => Promise<void>) | undefined;
+    const onState = () => wake?.();
+    const close = async () => {
+      if (ended) return;
+      ended = true;
+      this.off('state', onState);
+      wake?.();
+      await remove?.();
+    };
+    remove = await this.addWatch(
       path,
       (e) => {
+        // removeWatches took this watch away: end the loop as close() would, rather than yield the removal.
+        if (e.type === 'persistentWatchRemoved') return void close();
         if (queue.length >= ITERATOR_MAX_QUEUED) overflow = true;
         else queue.push(e);
         wake?.();
       },
       opts,
     );
-    const onState = () => wake?.();
-    this.on('state', onState);
-    const close = async () => {
-      if (ended) return;
-      ended = true;
-      this.off('state', onState);
-      wake?.();
-      await remove();
-    };
+    if (!ended) this.on('state', onState);
     const client = this;
     async function* events(): AsyncGenerator<WatchEvent> {
       try {
@@ -787,18 +794,36 @@ export class PulseClient extends EventEmitter {
     return r.err === 0;
   }
 
-  /** Removes this client's watches of a kind on a path, on the server and here (only here with local). */
+  /**
+   * Removes this client's watches of a kind on a path, on the server and here (only here with local).
+   * As in ZooKeeper's client, each removed listener then gets one event per kind it was removed
+   * from: childWatchRemoved, dataWatchRemoved (data and exists watches) or persistentWatchRemoved
+   * (persistent and recursive ones, only with 'any'); it arrives before this promise resolves.
+   * The remover addWatch returns and the end of a watch() iterator report nothing.
+   */
   async removeWatches(path: string, kind: WatchKind = 'any', opts: { local?: boolean } = {}): Promise<void> {
     if (!opts.local) await this.send({ type: OpCode.removeWatches, path: this.full(path), watcherType: WATCHER_TYPES[kind] }, path);
-    if (kind !== 'data') this.childWatches.delete(path);
-    if (kind !== 'children') {
-      this.dataWatches.delete(path);
-      this.existWatches.delete(path);
-    }
-    if (kind === 'any') {
-      this.persistent.delete(path);
-      this.recursive.delete(path);
-    }
+    const take = (removed: Set<WatchListener>, ...maps: Map<string, Set<WatchListener>>[]) => {
+      for (const map of maps) {
+        for (const l of map.get(path) ?? []) removed.add(l);
+        map.delete(path);
+      }
+    };
+    const child = new Set<WatchListener>();
+    const data = new Set<WatchListener>();
+    const persistent = new Set<WatchListener>();
+    if (kind !== 'data') take(child, this.childWatches);
+    if (kind !== 'children') take(data, this.dataWatches, this.existWatches);
+    if (kind === 'any') take(persistent, this.persistent, this.recursive);
+    const events: [Set<WatchListener>, WatchEvent][] = [
+      [child, { type: 'childWatchRemoved', path }],
+      [data, { type: 'dataWatchRemoved', path }],
+      [persistent, { type: 'persistentWatchRemoved', path }],
+    ];
+    // Like server events: a throwing listener is the application's error, not this call's.
+    queueMicrotask(() => {
+      for (const [listeners, event] of events) for (const l of listeners) l(event);
+    });
   }
 
   /** The ensemble's configuration (/zookeeper/config, outside any chroot). */

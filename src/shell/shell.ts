@@ -465,7 +465,15 @@ function parse(cmd: Command, words: string[]): Parsed {
 }
 
 function watchedEvent(e: WatchEvent): string {
-  const name = { created: 'NodeCreated', deleted: 'NodeDeleted', dataChanged: 'NodeDataChanged', childrenChanged: 'NodeChildrenChanged' }[e.type];
+  const name = {
+    created: 'NodeCreated',
+    deleted: 'NodeDeleted',
+    dataChanged: 'NodeDataChanged',
+    childrenChanged: 'NodeChildrenChanged',
+    dataWatchRemoved: 'DataWatchRemoved',
+    childWatchRemoved: 'ChildWatchRemoved',
+    persistentWatchRemoved: 'PersistentWatchRemoved',
+  }[e.type];
   return `\nWATCHER::\n\nWatchedEvent state:SyncConnected type:${name} path:${e.path}`;
 }
 

@@ -161,6 +161,56 @@ for (const target of clientTargets({ ensemble: true })) {
       await other.close();
     });
 
+    test('removeWatches tells each removed watcher once, with the kind removed; no events after', async () => {
+      await c.create('/rm');
+      await c.create('/rm/k');
+      const other = await connectTo(server);
+      const got: Record<string, string[]> = { data: [], exist: [], child: [], persistent: [], recursive: [], both: [], local: [] };
+      const rec = (k: string) => (e: WatchEvent) => got[k].push(`${e.type} ${e.path}`);
+      await c.getData('/rm', rec('data'));
+      await c.exists('/rm/none', rec('exist'));
+      await c.getChildren('/rm', rec('child'));
+      // Each event arrives before removeWatches resolves.
+      await c.removeWatches('/rm', 'data');
+      assert.deepEqual(got.data, ['dataWatchRemoved /rm']);
+      assert.deepEqual(got.child, [], 'a data removal leaves the child watch');
+      await c.removeWatches('/rm/none', 'data');
+      assert.deepEqual(got.exist, ['dataWatchRemoved /rm/none'], 'an exists watch is a data watch');
+      await c.removeWatches('/rm', 'children');
+      assert.deepEqual(got.child, ['childWatchRemoved /rm']);
+      // 'any': persistent and recursive watches, and one listener removed from two kinds hears of each.
+      await c.addWatch('/rm', rec('persistent'));
+      await c.addWatch('/rm', rec('recursive'), { recursive: true });
+      const both = rec('both');
+      await c.getData('/rm', both);
+      await c.getChildren('/rm', both);
+      await c.removeWatches('/rm', 'any');
+      assert.deepEqual(got.persistent, ['persistentWatchRemoved /rm']);
+      assert.deepEqual(got.recursive, ['persistentWatchRemoved /rm']);
+      assert.deepEqual(got.both.sort(), ['childWatchRemoved /rm', 'dataWatchRemoved /rm']);
+      // A local removal notifies too (the server keeps its watch; its event finds no listener).
+      await c.getData('/rm/k', rec('local'));
+      await c.removeWatches('/rm/k', 'any', { local: true });
+      assert.deepEqual(got.local, ['dataWatchRemoved /rm/k']);
+      // A watch() iterator ends cleanly instead of yielding the removal.
+      const stream = await c.watch('/rm');
+      const yielded: string[] = [];
+      const loop = (async () => {
+        for await (const e of stream) yielded.push(e.type);
+      })();
+      await c.removeWatches('/rm', 'any');
+      await loop;
+      assert.deepEqual(yielded, []);
+      const before = JSON.stringify(got);
+      await other.setData('/rm', Buffer.from('x'));
+      await other.create('/rm/none');
+      await other.create('/rm/x');
+      await other.setData('/rm/k', Buffer.from('x'));
+      await sleep(200);
+      assert.equal(JSON.stringify(got), before, 'no change events after the removal');
+      await other.close();
+    });
+
     test('an iterator ends when its client closes, or when closed itself', async () => {
       const own = await connectTo(server);
       await own.create('/ending');

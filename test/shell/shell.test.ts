@@ -156,7 +156,7 @@ for (const target of clientTargets()) {
       assert.match(r.stdout, /^\[zookeeper\]$/m, 'deleteall removed the subtree');
     });
 
-    test('-c with version and watch flags: delete -v, setAcl -v, stat -w, ls -w, addWatch report events; none after removewatches; config -c and -s', async () => {
+    test('-c with version and watch flags: delete -v, setAcl -v, stat -w, ls -w, addWatch report events; removewatches reports the removal, then none; config -c and -s', async () => {
       const r = await shell(
         server.connectionString,
         '-c',
@@ -193,8 +193,10 @@ for (const target of clientTargets()) {
         'WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/f', // ls -w, then create
         'WatchedEvent state:SyncConnected type:NodeCreated path:/f/c', // addWatch (recursive by default)
         'WatchedEvent state:SyncConnected type:NodeDataChanged path:/f/c',
+        'WatchedEvent state:SyncConnected type:PersistentWatchRemoved path:/f', // removewatches
         'WatchedEvent state:SyncConnected type:NodeDataChanged path:/f', // addWatch -m PERSISTENT
         'WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/f',
+        'WatchedEvent state:SyncConnected type:PersistentWatchRemoved path:/f', // removewatches -a
       ]);
       assert.match(r.stdout, /^Created \/f\/a\ncZxid = 0x[0-9a-f]+\n(.+\n){5}dataVersion = 0\n/m, 'stat -w printed the Stat');
       assert.match(r.stdout, /type:NodeDataChanged path:\/f\n\[a\]\n/, 'ls -w printed the children');
@@ -275,6 +277,11 @@ for (const target of clientTargets()) {
         'setAcl -v 9 /cmp/f world:anyone:cdr',
         'config -s',
         'whoami',
+        'get -w /cmp',
+        'removewatches /cmp -d',
+        'removewatches /cmp -c', // the watch ls -w set
+        'addWatch -m PERSISTENT /cmp',
+        'removewatches /cmp -a',
       ];
       const ours: string[] = [];
       for (const cmd of commands) {
@@ -284,9 +291,15 @@ for (const target of clientTargets()) {
       }
       const theirs = await zkCli(server.connectionString, commands);
       for (const [i, cmd] of commands.entries()) {
+        if (cmd.startsWith('addWatch')) {
+          assert.equal(ours[i], '', cmd);
+          continue;
+        }
         assert.ok(ours[i].length > 0, cmd);
         assert.ok(theirs.includes(ours[i]), `${cmd}: zkCli did not print\n${ours[i]}\n--- zkCli printed ---\n${theirs}`);
       }
+      const removals = (text: string) => text.match(/^WatchedEvent .*WatchRemoved.*$/gm);
+      assert.deepEqual(removals(ours.join('\n')), removals(theirs), 'the same removal events, in the same order');
       await c.close();
     });
   });
