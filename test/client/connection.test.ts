@@ -355,7 +355,7 @@ for (const target of clientTargets({ ensemble: true })) {
       await client.getData('/restart-data', (e) => fired.push(e));
       const id = client.sessionId;
       await server.restart!();
-      await until(() => states.at(-1) === 'reconnected', 20_000, 'reconnected');
+      await until(() => states.at(-1) === 'reconnected', 20_000, () => `reconnected (states seen: ${states.join(', ')})`);
       assert.equal(client.sessionId, id);
       assert.ok(await client.exists('/restart-eph'));
       await client.setData('/restart-data', Buffer.from('2'));
@@ -369,7 +369,7 @@ for (const target of clientTargets({ ensemble: true })) {
       await client.create('/failover-eph', Buffer.alloc(0), { mode: 'ephemeral' });
       const id = client.sessionId;
       await server.failover!();
-      await until(() => states.at(-1) === 'reconnected', 20_000, 'reconnected');
+      await until(() => states.at(-1) === 'reconnected', 20_000, () => `reconnected (states seen: ${states.join(', ')})`);
       assert.equal(client.sessionId, id);
       assert.ok(await client.exists('/failover-eph'));
     });
