@@ -330,7 +330,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
       conn.received++;
       this.received++;
       const now = this.clock.now();
-      if (this.renew(conn, PING_XID, OpCode.ping, now)) this.answerPing(conn, now);
+      if (this.renew(conn, Xid.ping, OpCode.ping, now)) this.answerPing(conn, now);
       this.drainSlots(conn);
       this.writeOut(conn);
       return;
@@ -492,10 +492,14 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
         this.log.error('request failed', { remote: conn.remote, error: e instanceof Error ? e.stack : String(e) });
         return this.closeConnection(conn, 'internal error');
       }
-      // Then whatever the client sent after its ConnectRequest.
-      if (!conn.paused) this.takeFrames(conn);
-      else this.writeOut(conn);
+      this.afterConnect(conn);
     });
+  }
+
+  /** Once the ConnectResponse is queued: whatever the client sent behind its ConnectRequest, in order. */
+  private afterConnect(conn: Connection): void {
+    if (!conn.paused) this.takeFrames(conn);
+    else this.writeOut(conn);
   }
 
   private attach(conn: Connection, id: bigint, timeoutMs: number): void {
@@ -758,9 +762,7 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
           ),
         );
         if (!ref.later) return this.markDirty(conn);
-        // Then whatever the client sent after its ConnectRequest, in order.
-        if (!conn.paused) this.takeFrames(conn);
-        else this.writeOut(conn);
+        this.afterConnect(conn);
         return;
       }
       case 'close-session':
@@ -1008,15 +1010,12 @@ export class ZooServer implements FourLetterSource, CommitTarget<Proposal> {
   }
 }
 
-/** The opcodes ZooKeeper 3.8 accepts from a client (Request.isValid, with auth and sasl); others close the connection. */
-/** The xid ZooKeeper clients give pings. */
-const PING_XID = -2;
-
-/** A chunk that is exactly one ping frame: length 8, xid -2, type ping. */
+/** A chunk that is exactly one ping frame: length 8, the ping xid, type ping. */
 function isLonePing(chunk: Buffer): boolean {
-  return chunk.length === 12 && chunk.readInt32BE(0) === 8 && chunk.readInt32BE(4) === PING_XID && chunk.readInt32BE(8) === OpCode.ping;
+  return chunk.length === 12 && chunk.readInt32BE(0) === 8 && chunk.readInt32BE(4) === Xid.ping && chunk.readInt32BE(8) === OpCode.ping;
 }
 
+/** The opcodes ZooKeeper 3.8 accepts from a client (Request.isValid, with auth and sasl); others close the connection. */
 const KNOWN_OPS = new Set<number>([
   OpCode.create, OpCode.delete, OpCode.exists, OpCode.getData, OpCode.setData, OpCode.getACL, OpCode.setACL,
   OpCode.getChildren, OpCode.sync, OpCode.getChildren2, OpCode.check, OpCode.multi, OpCode.create2, OpCode.reconfig,
