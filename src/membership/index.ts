@@ -4,7 +4,7 @@
  */
 import { PulseClient } from '../client/index.js';
 import { GroupMembership } from '../recipes/group.js';
-import type { Member, MembershipEventType, MembershipGroup, MembershipListener } from './events.js';
+import type { MembershipGroup } from './events.js';
 import { GossipMembership as Gossip, type GossipOptions as GossipOpts } from './gossip.js';
 
 export type { Member, MemberState as ViewMemberState, MembershipEvent, MembershipEventType, MembershipGroup, MembershipListener, MembershipView } from './events.js';
@@ -44,58 +44,18 @@ export type MembershipConfig =
   | { kind: 'coordinated'; create: () => Promise<MembershipGroup> };
 
 export async function createMembership(config: MembershipConfig): Promise<MembershipGroup> {
-  if (config.kind === 'coordinated') return 'create' in config ? config.create() : CoordinatedMembership.join(config);
+  if (config.kind === 'coordinated') return 'create' in config ? config.create() : joinCoordinated(config);
   const { kind: _kind, ...opts } = config;
   return Gossip.start(opts);
 }
 
-/** The group-membership recipe on a client of its own, which it closes when the group is closed or left. */
-class CoordinatedMembership implements MembershipGroup {
-  private constructor(
-    private readonly group: GroupMembership,
-    private readonly client: PulseClient,
-  ) {}
-
-  static async join(config: CoordinatedConfig): Promise<CoordinatedMembership> {
-    const client = await PulseClient.connect(config.connectionString, { sessionTimeoutMs: config.sessionTimeoutMs });
-    try {
-      return new CoordinatedMembership(await GroupMembership.join(client, { path: config.path, id: config.id, meta: config.meta }), client);
-    } catch (e) {
-      await client.close();
-      throw e;
-    }
-  }
-
-  members(): Member[] {
-    return this.group.members();
-  }
-
-  on(type: MembershipEventType | 'change', listener: MembershipListener): this {
-    this.group.on(type, listener);
-    return this;
-  }
-
-  off(type: MembershipEventType | 'change', listener: MembershipListener): this {
-    this.group.off(type, listener);
-    return this;
-  }
-
-  update(meta: Uint8Array): Promise<void> {
-    return this.group.update(meta);
-  }
-
-  /** Others see `left`; then the session ends. */
-  async leave(): Promise<void> {
-    try {
-      await this.group.leave();
-    } finally {
-      await this.client.close();
-    }
-  }
-
-  /** Ends the session without leaving: others see `failed` at once, as its node goes with the session. */
-  async close(): Promise<void> {
-    await this.group.close();
-    await this.client.close();
+/** The group-membership recipe on a client of its own, closed with the group. */
+async function joinCoordinated(config: CoordinatedConfig): Promise<MembershipGroup> {
+  const client = await PulseClient.connect(config.connectionString, { sessionTimeoutMs: config.sessionTimeoutMs });
+  try {
+    return await GroupMembership.join(client, { path: config.path, id: config.id, meta: config.meta, ownsClient: true });
+  } catch (e) {
+    await client.close();
+    throw e;
   }
 }

@@ -32,6 +32,8 @@ export interface GroupOptions {
   /** This member's name; omit to watch the group without joining. */
   id?: string;
   meta?: Uint8Array;
+  /** The group owns its client: closing or leaving the group closes it (ends the session). */
+  ownsClient?: boolean;
 }
 
 export class GroupMembership implements MembershipView {
@@ -204,10 +206,14 @@ export class GroupMembership implements MembershipView {
     await this.close();
   }
 
-  /** Stops watching (the member's node stays until its session ends; leave() removes it). */
+  /**
+   * Stops watching (the member's node stays until its session ends; leave() removes it).
+   * With ownsClient the client is closed too, so the session ends and others see `failed` at once.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.client.off('state', this.onState);
     this.emitter.removeAllListeners();
+    if (this.opts.ownsClient) await this.client.close();
   }
 }
