@@ -30,7 +30,7 @@ const MIN_ITEM_BYTES = 8;
 
 export class BroadcastQueue {
   private readonly byMember = new Map<number, Entry>();
-  /** Head of the list of items sent exactly i times, in their first round and in their second. */
+  /** Head of the list of first-round items sent exactly i times (lateHeads: the same for second-round items). */
   private readonly heads: (Entry | undefined)[] = [];
   private readonly lateHeads: (Entry | undefined)[] = [];
   private lateCount = 0;
